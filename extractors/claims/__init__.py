@@ -1,0 +1,8 @@
+"""Text → Claims: who asserted what, with which numbers, how hedged.
+
+``ClaimExtractor`` loads the spaCy model once and extracts claims from many texts in one pass.
+"""
+
+from extractors.claims.extractor import EXTRACTOR_VERSION, ClaimExtractor, extract_claims
+
+__all__ = ["EXTRACTOR_VERSION", "ClaimExtractor", "extract_claims"]

@@ -1,0 +1,78 @@
+"""Identity of articles: canonical URLs, exact content hashes and 64-bit simhash signatures."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from urllib.parse import urlsplit, urlunsplit
+
+from courlan import normalize_url
+
+_MOBILE_OR_WWW = re.compile(r"^(?:www\d?|m|mobile|amp)\.", re.I)
+_WORD = re.compile(r"\w+", re.UNICODE)
+SIMHASH_BITS = 64
+SIMHASH_BANDS = 8  # Hamming distance <= 7 guarantees one identical 8-bit band (pigeonhole).
+NEAR_DUPLICATE_DISTANCE = 6
+
+
+def canonical_url(url: str, page_canonical: str | None = None) -> str:
+    """The URL an article is known by: the page's rel=canonical when it is usable, else the URL.
+
+    courlan drops tracking parameters (utm_*, fbclid, …) and fragments and normalises case and
+    ports; we also fold ``www.``/``m.``/``amp.`` hosts so mobile and desktop copies meet.
+    """
+    chosen = url
+    if page_canonical and page_canonical.startswith(("http://", "https://")):
+        chosen = page_canonical
+    try:
+        normalized = normalize_url(chosen, strict=True, trailing_slash=False)
+    except Exception:  # courlan raises on hosts it cannot parse; keep the raw URL then
+        normalized = chosen
+    parts = urlsplit(normalized)
+    host = _MOBILE_OR_WWW.sub("", parts.netloc.lower())
+    path = parts.path or "/"
+    if path != "/" and path.endswith("/"):
+        path = path.rstrip("/")
+    return urlunsplit((parts.scheme.lower(), host, path, parts.query, ""))
+
+
+def normalized_text(text: str) -> str:
+    return " ".join(_WORD.findall(text.lower()))
+
+
+def content_hash(text: str) -> str:
+    """SHA-256 of the text with case, punctuation and whitespace folded."""
+    return hashlib.sha256(normalized_text(text).encode("utf-8")).hexdigest()
+
+
+def _token_hash(token: str) -> int:
+    return int.from_bytes(hashlib.blake2b(token.encode("utf-8"), digest_size=8).digest(), "big")
+
+
+def simhash(text: str, shingle: int = 3) -> int:
+    """Charikar simhash over word 3-shingles, as a signed 64-bit integer (fits BIGINT)."""
+    words = normalized_text(text).split()
+    if not words:
+        return 0
+    grams = [" ".join(words[i : i + shingle]) for i in range(max(1, len(words) - shingle + 1))]
+    weights = [0] * SIMHASH_BITS
+    for gram in grams:
+        h = _token_hash(gram)
+        for bit in range(SIMHASH_BITS):
+            weights[bit] += 1 if (h >> bit) & 1 else -1
+    value = sum(1 << bit for bit in range(SIMHASH_BITS) if weights[bit] > 0)
+    return value - (1 << 64) if value >= (1 << 63) else value
+
+
+def simhash_bands(value: int) -> list[int]:
+    unsigned = value & ((1 << 64) - 1)
+    width = SIMHASH_BITS // SIMHASH_BANDS
+    return [(unsigned >> (i * width)) & ((1 << width) - 1) for i in range(SIMHASH_BANDS)]
+
+
+def hamming(a: int, b: int) -> int:
+    return ((a ^ b) & ((1 << 64) - 1)).bit_count()
+
+
+def is_near_duplicate(a: int, b: int, max_distance: int = NEAR_DUPLICATE_DISTANCE) -> bool:
+    return hamming(a, b) <= max_distance

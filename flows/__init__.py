@@ -1,0 +1,1 @@
+"""Prefect flows, their tasks, the HTTP fetcher and the ``claimwire`` command."""

@@ -1,0 +1,184 @@
+"""The ``claimwire`` command. Thin: parse options, call a flow or a storage query, print."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help="claimwire: watch news feeds, extract attributed claims into SQL.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+console = Console(stderr=False)
+err = Console(stderr=True)
+
+DbOption = Annotated[str | None, typer.Option("--db", help="Database URL (default $CLAIMWIRE_DB or ./data/claimwire.db)")]
+FeedsOption = Annotated[Path | None, typer.Option("--feeds", help="Feeds file (default: the project's feeds.yaml)")]
+PrivateOption = Annotated[bool, typer.Option("--allow-private-networks",
+                                             help="Permit fetching from loopback/private addresses (tests, intranets)")]
+
+
+def _quiet_prefect() -> None:
+    # The CLI prints its own summary; Prefect's INFO chatter would bury it.
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+@app.command()
+def init(db: DbOption = None, no_seed: Annotated[bool, typer.Option("--no-seed")] = False) -> None:
+    """Create or upgrade the database schema and load the seed corpus (both idempotent)."""
+    from flows.settings import Settings
+    from flows.stages import load_seed_corpus
+    from storage import init_db, make_engine
+    from storage.runs import finish_run, start_run
+
+    settings = Settings(**({"db": db} if db else {}))
+    engine = make_engine(settings.db)
+    migrated = init_db(engine)
+    console.print(f"schema: {'migrated to newest' if migrated else 'already current'} ({engine.url.render_as_string()})")
+    if not no_seed:
+        stats = load_seed_corpus(engine, settings)
+        if stats.articles_new:
+            run_id = start_run(engine, "seed")
+            finish_run(engine, run_id, stats)
+        console.print(f"seed corpus: {stats.articles_new} articles loaded, {stats.claims_new} claims")
+    engine.dispose()
+
+
+@app.command()
+def ingest(
+    feeds: FeedsOption = None,
+    db: DbOption = None,
+    allow_private_networks: PrivateOption = False,
+    workers: Annotated[int | None, typer.Option(help="Parallel workers (tasks draining the queue)")] = None,
+    task_runner: Annotated[str | None, typer.Option(help="thread | process | dask")] = None,
+    overlap: Annotated[str | None, typer.Option(help="When another ingest runs: skip | wait")] = None,
+) -> None:
+    """Run one ingest pass over every due feed and print a summary."""
+    _quiet_prefect()
+    from flows.config import ConfigError, effective_settings
+    from flows.ingest import ingest_flow
+    from flows.runtime import task_runner as runner_for
+
+    try:
+        settings, _ = effective_settings(feeds, db=db, allow_private_networks=allow_private_networks or None,
+                                         workers=workers, task_runner=task_runner, overlap=overlap)
+    except ConfigError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    result = ingest_flow.with_options(task_runner=runner_for(settings))(
+        feeds_file=str(settings.feeds_file), db=db, allow_private_networks=allow_private_networks or None,
+        workers=workers, task_runner_name=task_runner, overlap=overlap)
+    _print_summary("ingest", result)
+
+
+def _print_summary(kind: str, result: dict) -> None:
+    if result.get("status") == "skipped":
+        console.print(f"{kind}: skipped — {result.get('reason')}")
+        return
+    table = Table(title=f"{kind} run {result.get('run_id')}: {result.get('status')}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key, value in result.items():
+        if key in ("status", "run_id"):
+            continue
+        table.add_row(key, f"{value:.2f}" if isinstance(value, float) else str(value))
+    console.print(table)
+
+
+@app.command()
+def status(db: DbOption = None) -> None:
+    """What is in the database: articles by origin, claims, last runs, failing feeds, open failures."""
+    from storage import make_engine, queries
+    from storage.schema import current_revision
+
+    engine = make_engine(db, read_only=True)
+    if current_revision(engine) is None:
+        err.print("database not initialised: run `claimwire init` first")
+        raise typer.Exit(1)
+    with engine.connect() as conn:
+        articles = queries.article_counts(conn)
+        table = Table(title="articles")
+        for col in ("origin", "articles", "duplicates", "with claims"):
+            table.add_column(col, justify="right" if col != "origin" else "left")
+        for origin, c in sorted(articles.items()):
+            table.add_row(origin, str(c["articles"]), str(c["duplicates"]), str(c["with_claims"]))
+        console.print(table)
+        claims = queries.claim_counts(conn)
+        console.print("claims: " + ", ".join(f"{k} {v}" for k, v in claims.items()))
+        feeds = queries.feeds_overview(conn)
+        console.print(f"feeds: {feeds['feeds']} configured, {feeds['failing']} failing")
+        runs = Table(title="last runs")
+        for col in ("run", "kind", "started", "status", "feeds", "new", "failed", "claims"):
+            runs.add_column(col)
+        for r in queries.recent_runs(conn):
+            runs.add_row(str(r.id), r.kind, r.started_at.strftime("%Y-%m-%d %H:%M:%S"), r.status, str(r.feeds_polled),
+                         str(r.articles_new), str(r.articles_failed), str(r.claims_new))
+        console.print(runs)
+        failing = queries.failing_feeds(conn)
+        if failing:
+            ft = Table(title="failing feeds")
+            for col in ("feed", "failures", "last error", "next poll"):
+                ft.add_column(col)
+            for f in failing:
+                ft.add_row(f.url, str(f.consecutive_failures), (f.last_error or "")[:90],
+                           f.next_poll_at.strftime("%Y-%m-%d %H:%M") if f.next_poll_at else "")
+            console.print(ft)
+        open_failures = queries.open_failures(conn, limit=20)
+        if open_failures:
+            ot = Table(title="open failures (latest 20) " + str(queries.open_failure_count(conn)))
+            for col in ("kind", "target", "stage", "attempts", "error", "next retry"):
+                ot.add_column(col)
+            for f in open_failures:
+                ot.add_row(f.kind, f.target[:70], f.stage, str(f.attempts), f.error[:60],
+                           f.next_retry_at.strftime("%Y-%m-%d %H:%M") if f.next_retry_at else "gave up")
+            console.print(ot)
+    engine.dispose()
+
+
+@app.command("extract-text")
+def extract_text(files: Annotated[list[Path], typer.Argument(help="Saved HTML files")]) -> None:
+    """Run text extraction alone on saved HTML files; one JSON object per file."""
+    from extractors.article import ExtractionError, decode_html, extract_article
+
+    for path in files:
+        record = {"file": str(path)}
+        try:
+            raw = path.read_bytes()
+            if path.suffix == ".gz":
+                import gzip
+
+                raw = gzip.decompress(raw)
+            article = extract_article(decode_html(raw), path.resolve().as_uri())
+            record.update(title=article.title, text=article.text, author=article.author,
+                          published=article.published_at.isoformat() if article.published_at else None,
+                          language=article.language, method=article.method)
+        except (OSError, ExtractionError) as exc:
+            record.update(title=None, text="", author=None, published=None, language=None, method=None,
+                          error=str(exc))
+        sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+@app.command("extract-claims")
+def extract_claims(files: Annotated[list[Path], typer.Argument(help="Plain-text files")]) -> None:
+    """Run claim extraction alone on plain-text files; one JSON object per claim and line."""
+    from extractors.claims import ClaimExtractor
+
+    extractor = ClaimExtractor()
+    texts = [p.read_text(encoding="utf-8") for p in files]
+    for path, claims in zip(files, extractor.extract_many(texts), strict=True):
+        for claim in claims:
+            sys.stdout.write(json.dumps({"file": str(path), **claim.as_dict()}, ensure_ascii=False) + "\n")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""The ``ingest`` flow: poll every due feed, then drain the fetch queue in batches."""
+
+from __future__ import annotations
+
+from prefect import flow, get_run_logger, task
+
+from flows.config import effective_settings
+from flows.leases import LeaseBusy, acquire, release
+from flows.runtime import engine_for, publish_artifact, task_runner
+from flows.settings import Settings
+from flows.stages import poll_feeds, process_batch
+from storage import feed_state
+from storage.runs import RunStats, finish_run, start_run
+
+
+@task(name="poll-feeds", retries=1, retry_delay_seconds=5)
+def poll_feeds_task(settings_json: str, feed_urls: list[str], run_id: int) -> RunStats:
+    settings = Settings.model_validate_json(settings_json)
+    engine = engine_for(settings)
+    try:
+        from datetime import UTC, datetime
+
+        with engine.connect() as conn:
+            due = feed_state.due_feeds(conn, feed_urls, datetime.now(UTC))
+        return poll_feeds(engine, settings, due, run_id)
+    finally:
+        engine.dispose()
+
+
+@task(name="process-batches")
+def process_batches_task(settings_json: str, origins: list[str], run_id: int, max_batches: int | None = None,
+                         force_retries: bool = False, only_retries: bool = False) -> RunStats:
+    """Drain the queue one batch at a time; several of these run side by side as workers."""
+    settings = Settings.model_validate_json(settings_json)
+    engine = engine_for(settings)
+    total = RunStats()
+    batches = 0
+    try:
+        while max_batches is None or batches < max_batches:
+            stats, claimed = process_batch(engine, settings, origins=origins, run_id=run_id,
+                                           force_retries=force_retries, only_retries=only_retries)
+            if not claimed:
+                break
+            batches += 1
+            total.add(stats)
+        total.extra["batches"] = batches
+        return total
+    finally:
+        engine.dispose()
+
+
+def drain_queue(settings: Settings, origins: list[str], run_id: int, **kwargs) -> RunStats:
+    """Submit one draining task per worker and add up what they did."""
+    futures = [process_batches_task.submit(settings.model_dump_json(), origins, run_id, **kwargs)
+               for _ in range(max(1, settings.workers))]
+    total = RunStats()
+    for future in futures:
+        total.add(future.result())
+    return total
+
+
+@flow(name="ingest", log_prints=True)
+def ingest_flow(feeds_file: str | None = None, db: str | None = None, allow_private_networks: bool | None = None,
+                workers: int | None = None, task_runner_name: str | None = None,
+                overlap: str | None = None) -> dict:
+    settings, config = effective_settings(feeds_file, db=db, allow_private_networks=allow_private_networks,
+                                          workers=workers, task_runner=task_runner_name, overlap=overlap)
+    return run_ingest(settings, config)
+
+
+def run_ingest(settings: Settings, config) -> dict:
+    logger = get_run_logger()
+    engine = engine_for(settings)
+    try:
+        acquire(engine, "ingest", wait=settings.overlap == "wait")
+    except LeaseBusy as exc:
+        logger.warning("skipped: %s (overlap policy 'skip')", exc)
+        return {"status": "skipped", "reason": str(exc)}
+    run_id = start_run(engine, "ingest")
+    stats = RunStats()
+    status = "failed"
+    try:
+        with engine.begin() as conn:
+            feed_state.sync_feeds(conn, config.feeds)
+        urls = [f.url for f in config.feeds]
+        for i in range(0, len(urls), settings.feed_batch_size):
+            stats.add(poll_feeds_task(settings.model_dump_json(), urls[i : i + settings.feed_batch_size], run_id))
+        logger.info("polled %d feeds: %d not modified, %d failed", stats.feeds_polled, stats.feeds_not_modified,
+                    stats.feeds_failed)
+        stats.add(drain_queue(settings, ["feed"], run_id))
+        status = "completed"
+        return {"status": status, "run_id": run_id, **_public(stats)}
+    finally:
+        finish_run(engine, run_id, stats, status)
+        release(engine, "ingest")
+        publish_artifact("ingest", run_id, stats)
+        logger.info("ingest run %d %s: %s", run_id, status, _public(stats))
+        engine.dispose()
+
+
+def _public(stats: RunStats) -> dict:
+    from dataclasses import asdict
+
+    values = asdict(stats)
+    values.update(values.pop("extra"))
+    return values
+
+
+def with_runner(flow_fn, settings: Settings):
+    """The flow with the task runner the settings ask for."""
+    return flow_fn.with_options(task_runner=task_runner(settings))

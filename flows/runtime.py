@@ -1,0 +1,57 @@
+"""What every flow needs: settings in, an engine, a run row, a lease, a task runner, an artifact."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import asdict
+
+from sqlalchemy import Engine
+
+from flows.settings import Settings
+from storage import init_db, make_engine
+from storage.runs import RunStats
+
+
+def engine_for(settings: Settings) -> Engine:
+    engine = make_engine(settings.db)
+    init_db(engine)
+    return engine
+
+
+def task_runner(settings: Settings):
+    """Thread pool for I/O-bound single-worker runs; processes or Dask to use several cores."""
+    from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
+
+    if settings.task_runner == "process":
+        return ProcessPoolTaskRunner(max_workers=max(1, settings.workers))
+    if settings.task_runner == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        return DaskTaskRunner(cluster_kwargs={"n_workers": max(1, settings.workers), "threads_per_worker": 1,
+                                              "processes": True, "dashboard_address": None})
+    return ThreadPoolTaskRunner(max_workers=max(1, settings.workers))
+
+
+def summary_markdown(kind: str, run_id: int, stats: RunStats) -> str:
+    rows = {k: v for k, v in asdict(stats).items() if k != "extra"}
+    rows.update({k: (f"{v:.2f}" if isinstance(v, float) else v) for k, v in stats.extra.items()})
+    lines = [f"# claimwire {kind} run {run_id}", "", "| measure | value |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in rows.items()]
+    return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def quiet_prefect_logs() -> Iterator[None]:
+    yield
+
+
+def publish_artifact(kind: str, run_id: int, stats: RunStats) -> None:
+    """A markdown table of what the run did, attached to the Prefect flow run."""
+    from prefect.artifacts import create_markdown_artifact
+
+    try:
+        create_markdown_artifact(markdown=summary_markdown(kind, run_id, stats), key=f"claimwire-{kind}",
+                                 description=f"claimwire {kind} run {run_id}")
+    except Exception:  # an artifact is a report, never a reason to fail the run
+        pass

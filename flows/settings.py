@@ -1,0 +1,46 @@
+"""Settings: defaults here, overridden by ``settings:`` in feeds.yaml, then CLAIMWIRE_* variables,
+then command-line options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from flows import __doc__ as _  # noqa: F401  (keeps the package import order explicit)
+
+DEFAULT_FEEDS_FILE = Path(__file__).resolve().parents[1] / "feeds.yaml"
+USER_AGENT = "claimwire/0.1 (news claim research pipeline; polite crawler; contact: see project README)"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CLAIMWIRE_", extra="ignore")
+
+    db: str | None = None
+    feeds_file: Path = DEFAULT_FEEDS_FILE
+    allow_private_networks: bool = False
+    user_agent: str = USER_AGENT
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 20.0
+    total_timeout_s: float = 60.0
+    max_redirects: int = 5
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_feed_bytes: int = 20 * 1024 * 1024
+    per_host_concurrency: int = 2
+    per_host_delay_s: float = 0.5
+    total_concurrency: int = 16
+    http_retries: int = 2
+    http_retry_backoff_s: float = 0.5
+    max_retry_after_s: float = 30.0  # longer Retry-After: record and retry in a later run
+    max_initial_items: int = 50
+    relevance_threshold: float = 0.2
+    keywords: list[str] = Field(default_factory=list)
+    batch_size: int = 50
+    feed_batch_size: int = 200
+    task_runner: Literal["thread", "process", "dask"] = "thread"
+    workers: int = 1
+    overlap: Literal["skip", "wait"] = "skip"
+    max_attempts: int = 6
+    extract_claims: bool = True

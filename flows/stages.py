@@ -1,0 +1,226 @@
+"""Batch stages as plain functions: poll feeds, then fetch → extract → claims → store a queue batch.
+
+No Prefect here: flows/ingest.py and flows/backfill.py wrap these in tasks; tests call them directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+
+from sqlalchemy import Engine
+
+from extractors.feeds import FeedParseError, body_hash, newest_first, parse_feed
+from extractors.pipeline import PageJob, process_pages
+from extractors.records import Failure, FeedItem, Page, ProcessedArticle
+from extractors.relevance import TopicModel
+from flows.fetch import Fetcher, FetchError, Validators, failure_from
+from flows.settings import Settings
+from storage import feed_state, queue
+from storage.articles import save_processed
+from storage.failures import record_failure, resolve_failure
+from storage.runs import RunStats
+from storage.seed import load_seed_documents
+
+log = logging.getLogger("claimwire")
+
+
+@dataclass
+class PollOutcome:
+    feed: feed_state.FeedState
+    status: str  # 'ok' | 'not_modified' | 'unchanged' | 'failed'
+    items: list[FeedItem] = field(default_factory=list)
+    page: Page | None = None
+    failure: Failure | None = None
+    warning: str | None = None
+
+
+@lru_cache(maxsize=8)
+def topic_model(keywords: tuple[str, ...]) -> TopicModel:
+    return TopicModel.from_texts([d.article.text for d in load_seed_documents()], keywords)
+
+
+@lru_cache(maxsize=1)
+def claim_extractor():
+    from extractors.claims import ClaimExtractor
+
+    return ClaimExtractor()
+
+
+async def _poll_one(fetcher: Fetcher, feed: feed_state.FeedState) -> PollOutcome:
+    try:
+        page = await fetcher.fetch(feed.url, kind="feed", validators=Validators(feed.etag, feed.last_modified))
+    except FetchError as exc:
+        return PollOutcome(feed, "failed", failure=failure_from(exc, "feed", feed.url, "poll"))
+    if page.status == 304:
+        return PollOutcome(feed, "not_modified", page=page)
+    digest = body_hash(page.body)
+    if feed.body_hash and digest == feed.body_hash:
+        return PollOutcome(feed, "unchanged", page=page)  # servers lie about validators; bytes don't
+    try:
+        parsed = parse_feed(page.body, page.final_url, headers=page.headers)
+    except FeedParseError as exc:
+        return PollOutcome(feed, "failed", page=page, failure=Failure("feed", feed.url, "parse", str(exc)))
+    warning = f"malformed feed, items kept: {parsed.bozo_message}" if parsed.bozo else None
+    return PollOutcome(feed, "ok", items=parsed.items, page=page, warning=warning)
+
+
+async def _poll_all(settings: Settings, feeds: Sequence[feed_state.FeedState]) -> list[PollOutcome]:
+    async with Fetcher(settings) as fetcher:
+        return await asyncio.gather(*[_poll_one(fetcher, f) for f in feeds])
+
+
+def poll_feeds(engine: Engine, settings: Settings, feeds: Sequence[feed_state.FeedState],
+               run_id: int | None = None) -> RunStats:
+    """Poll feeds, update their state and enqueue new items. Returns the counts for the run."""
+    stats = RunStats()
+    if not feeds:
+        return stats
+    started = time.perf_counter()
+    outcomes = asyncio.run(_poll_all(settings, feeds))
+    now = datetime.now(UTC)
+    failed = [o for o in outcomes if o.status == "failed"]
+    # Every feed failing at the fetch stage at once says more about our network than about the feeds.
+    outage = len(feeds) > 1 and len(failed) == len(feeds) and all(o.failure.stage == "poll" for o in failed)
+    with engine.begin() as conn:
+        for outcome in outcomes:
+            feed = outcome.feed
+            stats.feeds_polled += 1
+            if outcome.status == "failed":
+                stats.feeds_failed += 1
+                error = f"{outcome.failure.stage}: {outcome.failure.error}"
+                if outage:
+                    error = f"not charged (every feed failed: likely our own outage): {error}"
+                feed_state.record_poll_failure(conn, feed, error=error, now=now,
+                                               retry_after_s=outcome.failure.retry_after_s, charge=not outage)
+                if not outage:
+                    record_failure(conn, kind="feed", target=feed.url, stage=outcome.failure.stage,
+                                   error=outcome.failure.error, now=now, retry_after_s=outcome.failure.retry_after_s,
+                                   max_attempts=10**6)  # feeds are never given up on, only backed off
+                continue
+            page = outcome.page
+            feed_state.record_poll_success(
+                conn, feed, status=outcome.status if outcome.status != "unchanged" else "not_modified", now=now,
+                etag=page.headers.get("etag"), last_modified=page.headers.get("last-modified"),
+                body_hash=body_hash(page.body) if outcome.status == "ok" else None)
+            resolve_failure(conn, kind="feed", target=feed.url, now=now)
+            if outcome.status != "ok":
+                stats.feeds_not_modified += 1
+                continue
+            first_poll = feed.items_seen == 0
+            fresh = feed_state.new_items(conn, feed, outcome.items, now)
+            if first_poll:
+                fresh = newest_first(fresh)[: settings.max_initial_items]
+            queue.enqueue(conn, [
+                queue.QueueEntry(url=i.url, url_key=i.canonical_url, origin="feed", feed_id=feed.id, title=i.title,
+                                 feed_published_at=i.published_at) for i in fresh], now, run_id)
+            stats.extra["items_new"] = stats.extra.get("items_new", 0) + len(fresh)
+    stats.extra["poll_s"] = time.perf_counter() - started
+    return stats
+
+
+async def _fetch_all(settings: Settings, work: Sequence[queue.Work]) -> list[Page | FetchError]:
+    async with Fetcher(settings) as fetcher:
+        async def one(item: queue.Work):
+            try:
+                return await fetcher.fetch(item.url, kind="page")
+            except FetchError as exc:
+                return exc
+        return await asyncio.gather(*[one(w) for w in work])
+
+
+def process_batch(engine: Engine, settings: Settings, *, origins: Sequence[str], run_id: int | None = None,
+                  force_retries: bool = False, only_retries: bool = False,
+                  retry_failures: bool = True) -> tuple[RunStats, int]:
+    """Claim one batch from the queue and take it through fetch, extraction, claims and storage.
+
+    Returns (stats, number of URLs claimed); 0 claimed means the queue is drained for ``origins``.
+    """
+    stats = RunStats()
+    timings = {"fetch_s": 0.0, "extract_claims_s": 0.0, "store_s": 0.0}
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        queue.release_dead_claims(conn)
+        work = queue.claim_batch(conn, limit=settings.batch_size, now=now, origins=origins,
+                                 retry_failures=retry_failures, force_retries=force_retries,
+                                 only_retries=only_retries)
+    if not work:
+        return stats, 0
+    t0 = time.perf_counter()
+    fetched = asyncio.run(_fetch_all(settings, work))
+    timings["fetch_s"] = time.perf_counter() - t0
+    jobs, job_work, failures = [], [], []
+    for item, result in zip(work, fetched, strict=True):
+        if isinstance(result, FetchError):
+            failures.append((item, failure_from(result, "url", item.url)))
+        else:
+            jobs.append(PageJob(page=result, origin=item.origin, feed_title=item.title,
+                                feed_published_at=item.feed_published_at))
+            job_work.append(item)
+    t0 = time.perf_counter()
+    processed = process_pages(
+        jobs, topic=topic_model(tuple(settings.keywords)),
+        claims=claim_extractor() if settings.extract_claims else None,
+        relevance_threshold=settings.relevance_threshold, now=now)
+    timings["extract_claims_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for item, result in zip(job_work, processed, strict=True):
+        if isinstance(result, Failure):
+            failures.append((item, result))
+            continue
+        _store_one(engine, item, result, stats)
+    for item, failure in failures:
+        with engine.begin() as conn:
+            record_failure(conn, kind="url", target=item.url, stage=failure.stage, error=failure.error,
+                           now=datetime.now(UTC), retry_after_s=failure.retry_after_s,
+                           max_attempts=settings.max_attempts)
+            queue.mark_failed(conn, item.id)
+        stats.articles_failed += 1
+    timings["store_s"] = time.perf_counter() - t0
+    stats.extra.update(timings)
+    return stats, len(work)
+
+
+def _store_one(engine: Engine, item: queue.Work, processed: ProcessedArticle, stats: RunStats) -> None:
+    """One article, its claims and its queue row in one transaction: all of it or none of it."""
+    with engine.begin() as conn:
+        stored = save_processed(conn, processed, feed_id=item.feed_id)
+        queue.mark_done(conn, item.id, datetime.now(UTC), stored.article_id,
+                        status="done" if stored.created else "duplicate")
+        resolve_failure(conn, kind="url", target=item.url, now=datetime.now(UTC))
+    if stored.created and stored.duplicate_of is None:
+        stats.articles_new += 1
+    else:
+        stats.articles_duplicate += 1
+    stats.claims_new += stored.claims_written
+
+
+def load_seed_corpus(engine: Engine, settings: Settings) -> RunStats:
+    """Store the shipped seed corpus (origin 'seed') with claims; a no-op once it is stored."""
+    from extractors.pipeline import process_texts
+    from sqlalchemy import select
+
+    from storage.models import ArticleRow
+
+    stats = RunStats()
+    documents = load_seed_documents()
+    with engine.connect() as conn:
+        stored = set(conn.execute(select(ArticleRow.canonical_url).where(ArticleRow.origin == "seed")).scalars())
+    missing = [d for d in documents if d.article.canonical_url not in stored]
+    if not missing:
+        return stats
+    processed = process_texts(
+        [d.article for d in missing], origin="seed", topic=None,
+        claims=claim_extractor() if settings.extract_claims else None, relevance_threshold=0.0,
+        outlets=[d.outlet for d in missing])
+    for result in processed:
+        with engine.begin() as conn:
+            saved = save_processed(conn, result)
+        stats.articles_new += int(saved.created)
+        stats.claims_new += saved.claims_written
+    return stats

@@ -1,0 +1,124 @@
+"""The durable fetch queue. Work is claimed in batches (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, the
+write lock on SQLite), so two runs at once never take the same URL, and a crashed run's claims are
+released for the next."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, and_, exists, func, or_, select, update
+
+from storage.models import FailureRow, QueuedUrl
+from storage.writes import insert_ignore
+
+STALE_CLAIM = timedelta(minutes=30)
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    url: str
+    url_key: str
+    origin: str
+    feed_id: int | None = None
+    title: str | None = None
+    feed_published_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Work:
+    id: int
+    url: str
+    origin: str
+    feed_id: int | None
+    title: str | None
+    feed_published_at: datetime | None
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def enqueue(conn: Connection, entries: Sequence[QueueEntry], now: datetime, run_id: int | None = None) -> int:
+    return insert_ignore(
+        conn,
+        QueuedUrl.__table__,
+        [{"url": e.url, "url_key": e.url_key, "origin": e.origin, "feed_id": e.feed_id, "title": e.title,
+          "feed_published_at": e.feed_published_at, "status": "pending", "added_at": now, "run_id": run_id}
+         for e in entries],
+        ["url_key"],
+    )
+
+
+def release_dead_claims(conn: Connection) -> int:
+    """Put back work claimed by processes on this host that no longer exist (killed, crashed)."""
+    host = socket.gethostname()
+    rows = conn.execute(
+        select(QueuedUrl.id, QueuedUrl.claimed_by).where(QueuedUrl.status == "fetching",
+                                                          QueuedUrl.claimed_by.like(f"{host}:%"))
+    ).all()
+    dead = [r.id for r in rows if not _pid_alive(int(r.claimed_by.rsplit(":", 1)[1]))]
+    if dead:
+        conn.execute(update(QueuedUrl).where(QueuedUrl.id.in_(dead)).values(status="pending", claimed_by=None))
+    return len(dead)
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _due_failure(now: datetime, force: bool):
+    condition = and_(FailureRow.kind == "url", FailureRow.target == QueuedUrl.url,
+                     FailureRow.resolved_at.is_(None), FailureRow.gave_up == 0)
+    if not force:
+        condition = and_(condition, FailureRow.next_retry_at <= now)
+    return exists().where(condition)
+
+
+def claim_batch(conn: Connection, *, limit: int, now: datetime, origins: Sequence[str] = ("feed", "backfill"),
+                retry_failures: bool = True, force_retries: bool = False, only_retries: bool = False) -> list[Work]:
+    """Claim up to ``limit`` URLs: pending ones, stale claims, and failed ones whose retry is due."""
+    conditions = []
+    if not only_retries:
+        conditions += [QueuedUrl.status == "pending",
+                       and_(QueuedUrl.status == "fetching", QueuedUrl.claimed_at < now - STALE_CLAIM)]
+    if retry_failures or only_retries:
+        conditions.append(and_(QueuedUrl.status == "failed", _due_failure(now, force_retries)))
+    query = (
+        select(QueuedUrl.id, QueuedUrl.url, QueuedUrl.origin, QueuedUrl.feed_id, QueuedUrl.title,
+               QueuedUrl.feed_published_at)
+        .where(QueuedUrl.origin.in_(list(origins)), or_(*conditions))
+        .order_by(QueuedUrl.id)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True, of=QueuedUrl.__table__)
+    rows = conn.execute(query).all()
+    if rows:
+        conn.execute(update(QueuedUrl).where(QueuedUrl.id.in_([r.id for r in rows])).values(
+            status="fetching", claimed_at=now, claimed_by=worker_id()))
+    return [Work(r.id, r.url, r.origin, r.feed_id, r.title, r.feed_published_at) for r in rows]
+
+
+def mark_done(conn: Connection, work_id: int, now: datetime, article_id: int | None, status: str = "done") -> None:
+    conn.execute(update(QueuedUrl).where(QueuedUrl.id == work_id).values(
+        status=status, article_id=article_id, done_at=now, claimed_by=None))
+
+
+def mark_failed(conn: Connection, work_id: int) -> None:
+    conn.execute(update(QueuedUrl).where(QueuedUrl.id == work_id).values(status="failed", claimed_by=None))
+
+
+def counts(conn: Connection) -> dict[str, int]:
+    return dict(conn.execute(select(QueuedUrl.status, func.count()).group_by(QueuedUrl.status)).all())

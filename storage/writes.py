@@ -1,0 +1,121 @@
+"""Idempotent writes. Unique constraints decide what exists; ``ON CONFLICT DO NOTHING`` makes a
+second write (or a second process writing at the same time) a no-op on both SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Table, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from extractors.records import Article, Claim
+from storage.models import ArticleRow, ClaimRow, QuantityRow
+from storage.types import utcnow
+
+
+def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], conflict: Sequence[str]) -> int:
+    """Insert rows, skipping those that collide on the ``conflict`` columns. Returns rows inserted."""
+    if not rows:
+        return 0
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = dialect_insert(table).on_conflict_do_nothing(index_elements=list(conflict))
+    return conn.execute(stmt, list(rows)).rowcount or 0
+
+
+def insert_ignore_returning_id(
+    conn: Connection, table: Table, row: dict[str, Any], conflict: Sequence[str]
+) -> tuple[int, bool]:
+    """Insert one row unless it exists; return (id, created). The loser of a race gets the winner's id."""
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = dialect_insert(table).on_conflict_do_nothing(index_elements=list(conflict)).returning(table.c.id)
+    new_id = conn.execute(stmt, row).scalar()
+    if new_id is not None:
+        return new_id, True
+    where = [table.c[name] == row[name] for name in conflict]
+    return conn.execute(select(table.c.id).where(*where)).scalar_one(), False
+
+
+def store_article(
+    conn: Connection,
+    article: Article,
+    *,
+    origin: str,
+    content_hash: str,
+    simhash: int | None,
+    feed_id: int | None = None,
+    outlet: str | None = None,
+    feed_published_at=None,
+    fetched_at=None,
+    duplicate_of: int | None = None,
+    relevance: float | None = None,
+) -> tuple[int, bool]:
+    row = {
+        "url": article.url,
+        "canonical_url": article.canonical_url,
+        "origin": origin,
+        "feed_id": feed_id,
+        "outlet": outlet or article.site_name,
+        "title": article.title,
+        "author": article.author,
+        "text": article.text,
+        "content_hash": content_hash,
+        "simhash": simhash,
+        "published_at": article.published_at,
+        "published_source": article.published_source,
+        "feed_published_at": feed_published_at,
+        "page_published_at": article.page_published_at,
+        "fetched_at": fetched_at,
+        "language": article.language,
+        "word_count": article.word_count,
+        "extraction_method": article.method,
+        "duplicate_of": duplicate_of,
+        "relevance": relevance,
+        "created_at": utcnow(),
+    }
+    return insert_ignore_returning_id(conn, ArticleRow.__table__, row, ["canonical_url"])
+
+
+def replace_claims(conn: Connection, article_id: int, claims: Iterable[Claim], extractor_version: str) -> int:
+    """Swap an article's claims for a new extractor version inside the caller's transaction.
+
+    Called in one transaction per article, so a dashboard sees the old set or the new one, never half.
+    Returns the number of claims written.
+    """
+    conn.execute(delete(ClaimRow).where(ClaimRow.article_id == article_id,
+                                        ClaimRow.extractor_version != extractor_version))
+    claim_table, qty_table = ClaimRow.__table__, QuantityRow.__table__
+    written = 0
+    for claim in claims:
+        claim_id, created = insert_ignore_returning_id(
+            conn,
+            claim_table,
+            {
+                "article_id": article_id,
+                "extractor_version": extractor_version,
+                "start_char": claim.start,
+                "end_char": claim.end,
+                "text": claim.text,
+                "claimant": claim.claimant,
+                "cue": claim.cue,
+                "verification": claim.verification,
+                "entities": json.dumps(list(claim.entities)),
+            },
+            ["article_id", "extractor_version", "start_char", "end_char"],
+        )
+        if not created:
+            continue
+        written += 1
+        insert_ignore(
+            conn,
+            qty_table,
+            [
+                {"claim_id": claim_id, "ordinal": i, "value": q.value, "unit": q.unit, "counted": q.counted,
+                 "text": q.text}
+                for i, q in enumerate(claim.quantities)
+            ],
+            ["claim_id", "ordinal"],
+        )
+    conn.execute(update(ArticleRow).where(ArticleRow.id == article_id).values(claims_version=extractor_version))
+    return written
