@@ -20,8 +20,10 @@ def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]
     if not rows:
         return 0
     dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = dialect_insert(table).on_conflict_do_nothing(index_elements=list(conflict))
-    return conn.execute(stmt, list(rows)).rowcount or 0
+    # RETURNING counts what was really inserted; rowcount is unreliable for executemany on some drivers.
+    stmt = (dialect_insert(table).on_conflict_do_nothing(index_elements=list(conflict))
+            .returning(*[table.c[name] for name in conflict]))
+    return len(conn.execute(stmt, list(rows)).all())
 
 
 def insert_ignore_returning_id(

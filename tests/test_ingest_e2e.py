@@ -1,0 +1,198 @@
+"""End to end: a real HTTP server on 127.0.0.1 serving realistic feeds and pages, a full ingest run
+through Prefect into SQLite and PostgreSQL, then a second run that must send conditional requests
+and fetch nothing new."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import text
+
+from flows.config import effective_settings
+from flows.ingest import ingest_flow
+from storage import make_engine
+from tests.fixtures.site import article_html, atom_feed, off_topic_articles, rss_feed, seed_articles
+from tests.httpserver import Route
+
+MALFORMED_RSS = b"""<?xml version="1.0"?>
+<rss version="2.0"><channel><title>Broken & Co</title>
+<item><title>Recruits & reservists</title><link>{link}</link><guid>broken-1</guid>
+<pubDate>not a date at all</pubDate></item>
+</channel>"""
+
+
+def build_site(server) -> dict[str, str]:
+    seeds, off = seed_articles(), off_topic_articles()
+    urls = {}
+    for art in seeds[:3] + off:
+        urls[art.slug] = server.add(f"/{art.slug}", body=article_html(art, server.base).encode())
+    # The same story as seeds[0] under another URL and outlet: syndicated wire copy.
+    copy = seeds[0]
+    urls["syndicated"] = server.add("/partner/wire-copy",
+                                    body=article_html(copy, server.base, canonical=server.url("/partner/wire-copy"))
+                                    .replace("The Daily Fixture", "Partner Wire").encode())
+    urls["pdf"] = server.add("/docs/report.pdf", body=b"%PDF-1.7 fake", content_type="application/pdf")
+    urls["error"] = server.add("/world/broken-server", status=500, body=b"oops")
+    urls["slow"] = server.add("/world/slow", body=b"<html>late</html>", delay_s=3)
+    urls["loop"] = server.add("/world/loop-a", redirect_to="/world/loop-b")
+    server.add("/world/loop-b", redirect_to="/world/loop-a")
+    urls["huge"] = server.add("/world/huge", stream_bytes=40 * 1024 * 1024)
+    urls["tracking"] = server.url(f"/{seeds[1].slug}?utm_source=rss&utm_medium=feed")
+
+    rss_items = [(urls[a.slug], a) for a in seeds[:2] + off] + [
+        (urls["pdf"], off[0]._replace() if hasattr(off[0], "_replace") else off[0])]
+    rss_items = [(urls[seeds[0].slug], seeds[0]), (urls[seeds[1].slug], seeds[1]),
+                 (urls[off[0].slug], off[0]), (urls[off[1].slug], off[1]),
+                 (urls["pdf"], _retitled(off[0], "Annual report (PDF)", "docs/report")),
+                 (urls["error"], _retitled(off[0], "Server error story", "world/broken-server")),
+                 (urls["slow"], _retitled(off[0], "Slow story", "world/slow")),
+                 (urls["loop"], _retitled(off[0], "Loop story", "world/loop-a")),
+                 (urls["huge"], _retitled(off[0], "Huge story", "world/huge"))]
+    server.add("/rss.xml", body=rss_feed("Daily Fixture", server.base, rss_items), content_type="application/rss+xml",
+               etag='"rss-v1"')
+    atom_items = [(urls[seeds[2].slug], seeds[2]), (urls["syndicated"], _retitled(seeds[0], seeds[0].title, "partner")),
+                  (urls["tracking"], seeds[1])]
+    server.add("/atom.xml", body=atom_feed("Fixture Atom", server.base, atom_items),
+               content_type="application/atom+xml", last_modified="Mon, 02 Nov 2026 12:00:00 GMT")
+    server.add("/broken.xml", body=MALFORMED_RSS.replace(b"{link}", urls[seeds[2].slug].encode()),
+               content_type="application/rss+xml")
+    server.add("/down.xml", status=500, body=b"feed server down")
+    return urls
+
+
+def _retitled(article, title, slug):
+    from dataclasses import replace
+
+    return replace(article, title=title, slug=slug)
+
+
+def write_feeds_file(tmp_path: Path, server) -> Path:
+    config = {
+        "feeds": [{"url": server.url(p), "name": n} for p, n in
+                  [("/rss.xml", "Fixture RSS"), ("/atom.xml", "Fixture Atom"), ("/broken.xml", "Broken"),
+                   ("/down.xml", "Down")]],
+        "settings": {"read_timeout_s": 1.0, "total_timeout_s": 2.5, "http_retries": 1,
+                     "http_retry_backoff_s": 0.05, "per_host_delay_s": 0.0, "max_body_bytes": 2_000_000,
+                     "relevance_threshold": 0.2},
+    }
+    path = tmp_path / "feeds.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_ingest_end_to_end(db_url, tmp_path, http_server, prefect_harness):
+    urls = build_site(http_server)
+    feeds_file = write_feeds_file(tmp_path, http_server)
+    first = ingest_flow(feeds_file=str(feeds_file), db=db_url, allow_private_networks=True)
+    assert first["status"] == "completed"
+    assert first["feeds_polled"] == 4 and first["feeds_failed"] == 1
+
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        articles = {r.url: r for r in conn.execute(text("SELECT * FROM v_articles WHERE origin = 'feed'"))}
+        failures = {r.target: r for r in conn.execute(text("SELECT * FROM failures WHERE resolved_at IS NULL"))}
+        claims_per_article = dict(conn.execute(text(
+            "SELECT a.url, count(c.claim_id) FROM v_articles a LEFT JOIN v_claims c ON c.article_id = a.article_id "
+            "WHERE a.origin = 'feed' GROUP BY a.url")).all())
+    seeds, off = seed_articles(), off_topic_articles()
+    # Three seed stories, two off-topic stories and the syndicated copy are stored; the tracking-parameter
+    # URL is the same article as seeds[1] and is not stored twice.
+    assert set(articles) == {urls[a.slug] for a in seeds[:3] + off} | {urls["syndicated"]}
+    original = articles[urls[seeds[0].slug]]
+    assert articles[urls["syndicated"]].duplicate_of == original.article_id
+    assert original.outlet == "The Daily Fixture" and original.language == "en"
+    assert str(original.published_at).startswith("2026-11-01")
+    # Relevant stories get claims; off-topic ones are stored without; the copy's claims are the original's.
+    assert claims_per_article[urls[seeds[0].slug]] > 3
+    assert all(claims_per_article[urls[a.slug]] == 0 for a in off)
+    assert claims_per_article[urls["syndicated"]] == 0
+    # Every bad URL is a failure row with its stage and a readable error, scheduled for retry.
+    expected = {"pdf": "not an HTML page: application/pdf", "error": "HTTP 500", "slow": "time",
+                "loop": "redirect loop", "huge": "too large"}
+    for key, message in expected.items():
+        row = failures[urls[key]]
+        assert row.stage == "fetch" and message in row.error, (key, row.error)
+        assert row.next_retry_at is not None and row.attempts == 1
+    assert failures[http_server.url("/down.xml")].kind == "feed"
+    assert "HTTP 500" in failures[http_server.url("/down.xml")].error
+    # The malformed feed still gave its item (seeds[2] was also in the Atom feed: one article).
+    with engine.connect() as conn:
+        broken = conn.execute(text("SELECT last_status, consecutive_failures FROM feeds WHERE name = 'Broken'")).one()
+        assert tuple(broken) == ("ok", 0)
+        down = conn.execute(text("SELECT consecutive_failures, next_poll_at FROM feeds WHERE name = 'Down'")).one()
+        assert down.consecutive_failures == 1
+
+    page_paths = ["/" + a.slug for a in seeds[:3] + off] + ["/partner/wire-copy"]
+    hits_before = {p: len(http_server.hits(p)) for p in page_paths}
+    assert all(n == 1 for n in hits_before.values()), hits_before
+
+    # Second run: the feeds are due again only after their interval, so make them due now.
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE feeds SET next_poll_at = NULL"))
+    second = ingest_flow(feeds_file=str(feeds_file), db=db_url, allow_private_networks=True)
+    assert second["articles_new"] == 0 and second["claims_new"] == 0
+    assert second["feeds_not_modified"] >= 2
+    assert {p: len(http_server.hits(p)) for p in page_paths} == hits_before  # nothing fetched again
+    rss_hits = http_server.hits("/rss.xml")
+    assert rss_hits[-1].headers.get("If-None-Match") == '"rss-v1"'
+    atom_hits = http_server.hits("/atom.xml")
+    assert atom_hits[-1].headers.get("If-Modified-Since") == "Mon, 02 Nov 2026 12:00:00 GMT"
+    with engine.connect() as conn:
+        runs = conn.execute(text("SELECT kind, status, feeds_polled FROM v_runs ORDER BY run_id")).all()
+        down = conn.execute(text("SELECT consecutive_failures FROM feeds WHERE name = 'Down'")).scalar_one()
+    assert [(r.kind, r.status) for r in runs] == [("ingest", "completed"), ("ingest", "completed")]
+    assert down == 2
+    engine.dispose()
+
+
+def test_every_feed_failing_is_treated_as_our_outage(tmp_path, http_server, prefect_harness):
+    http_server.add("/a.xml", status=503, body=b"")
+    http_server.add("/b.xml", status=502, body=b"")
+    path = tmp_path / "feeds.yaml"
+    path.write_text(yaml.safe_dump({"feeds": [{"url": http_server.url("/a.xml")}, {"url": http_server.url("/b.xml")}],
+                                    "settings": {"http_retries": 0, "per_host_delay_s": 0}}))
+    db = f"sqlite:///{tmp_path / 'o.db'}"
+    result = ingest_flow(feeds_file=str(path), db=db, allow_private_networks=True)
+    assert result["feeds_failed"] == 2
+    engine = make_engine(db)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT consecutive_failures, last_status, last_error FROM feeds")).all()
+        assert all(r.consecutive_failures == 0 and r.last_status == "outage" for r in rows)
+        assert "not charged" in rows[0].last_error
+    engine.dispose()
+
+
+def test_private_addresses_refused_without_opt_in(tmp_path, http_server, prefect_harness):
+    http_server.add("/feed.xml", body=b"<rss version='2.0'><channel><title>x</title></channel></rss>")
+    settings, config = effective_settings(write_one(tmp_path, http_server.url("/feed.xml")),
+                                          db=f"sqlite:///{tmp_path / 'p.db'}")
+    assert settings.allow_private_networks is False
+    result = ingest_flow(feeds_file=str(tmp_path / "one.yaml"), db=settings.db)
+    assert result["feeds_failed"] == 1
+    assert http_server.hits("/feed.xml") == []  # refused before any connection was made
+    engine = make_engine(settings.db)
+    with engine.connect() as conn:
+        error = conn.execute(text("SELECT last_error FROM feeds")).scalar_one()
+    assert "non-public address 127.0.0.1" in error
+    engine.dispose()
+
+
+def write_one(tmp_path: Path, url: str) -> Path:
+    path = tmp_path / "one.yaml"
+    path.write_text(yaml.safe_dump({"feeds": [{"url": url}]}))
+    return path
+
+
+@pytest.mark.parametrize("bad", ["feeds: [", "feeds:\n  - url: notaurl\n", "nothing: here\n"])
+def test_bad_feeds_file_is_a_clear_error(tmp_path, bad):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    path = tmp_path / "feeds.yaml"
+    path.write_text(bad)
+    result = CliRunner().invoke(app, ["ingest", "--feeds", str(path), "--db", f"sqlite:///{tmp_path / 'x.db'}"])
+    assert result.exit_code == 2
+    assert str(path) in result.output
