@@ -1,0 +1,113 @@
+"""The fetcher against a real server on 127.0.0.1: limits, redirects, encodings, safety, politeness."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import time
+
+import pytest
+
+from flows.fetch import Fetcher, FetchError, Validators, address_is_public, parse_retry_after
+from flows.settings import Settings
+
+
+def fetch(settings: Settings, url: str, **kwargs):
+    async def go():
+        async with Fetcher(settings) as fetcher:
+            return await fetcher.fetch(url, **kwargs)
+    return asyncio.run(go())
+
+
+@pytest.fixture
+def settings():
+    return Settings(allow_private_networks=True, read_timeout_s=1, total_timeout_s=3, http_retries=1,
+                    http_retry_backoff_s=0.05, per_host_delay_s=0, max_body_bytes=100_000)
+
+
+def test_gzip_bomb_stops_at_the_limit(http_server, settings):
+    bomb = gzip.compress(b"<html>" + b"a" * 50_000_000)
+    assert len(bomb) < 100_000
+    http_server.add("/bomb", body=bomb, headers={"Content-Encoding": "gzip"})
+    with pytest.raises(FetchError, match="too large"):
+        fetch(settings, http_server.url("/bomb"))
+
+
+def test_gzip_page_is_decoded(http_server, settings):
+    http_server.add("/z", body=b"<html><p>hello</p></html>", gzip=True)
+    assert fetch(settings, http_server.url("/z")).body == b"<html><p>hello</p></html>"
+
+
+def test_declared_length_over_limit_is_refused_before_reading(http_server, settings):
+    http_server.add("/big", body=b"x" * 200_000)
+    with pytest.raises(FetchError, match="200000 bytes declared"):
+        fetch(settings, http_server.url("/big"))
+
+
+def test_redirects_followed_up_to_the_limit(http_server, settings):
+    for i in range(8):
+        http_server.add(f"/r{i}", redirect_to=f"/r{i + 1}")
+    http_server.add("/r8", body=b"<html>end</html>")
+    page = fetch(settings.model_copy(update={"max_redirects": 10}), http_server.url("/r0"))
+    assert page.final_url.endswith("/r8") and page.url.endswith("/r0")
+    with pytest.raises(FetchError, match="too many redirects"):
+        fetch(settings, http_server.url("/r0"))
+
+
+def test_redirect_to_private_address_is_checked_per_hop(http_server, settings):
+    strict = settings.model_copy(update={"allow_private_networks": False})
+    with pytest.raises(FetchError, match="non-public address"):
+        fetch(strict, http_server.url("/anything"))
+    with pytest.raises(FetchError, match="scheme 'file'"):
+        fetch(settings, "file:///etc/passwd")
+    http_server.add("/to-file", redirect_to="file:///etc/passwd")
+    with pytest.raises(FetchError, match="scheme 'file'"):
+        fetch(settings, http_server.url("/to-file"))
+
+
+def test_address_classification():
+    for private in ["127.0.0.1", "10.1.2.3", "192.168.0.1", "172.16.5.4", "169.254.169.254", "::1", "fd00::1",
+                    "::ffff:127.0.0.1", "100.64.0.1", "0.0.0.0"]:
+        assert not address_is_public(private), private
+    assert address_is_public("93.184.216.34") and address_is_public("2606:2800:220:1::1")
+
+
+def test_retry_after_and_5xx_retries(http_server, settings):
+    calls = {"n": 0}
+    from tests.httpserver import Route
+
+    def flaky(_handler):
+        calls["n"] += 1
+        return Route(status=503, headers={"Retry-After": "0"}) if calls["n"] == 1 else Route(body=b"<html>ok</html>")
+
+    http_server.add("/flaky", Route(handler=flaky))
+    assert fetch(settings, http_server.url("/flaky")).body == b"<html>ok</html>"
+    http_server.add("/later", status=429, headers={"Retry-After": "3600"})
+    with pytest.raises(FetchError) as info:
+        fetch(settings, http_server.url("/later"))
+    assert info.value.retry_after_s == 3600 and len(http_server.hits("/later")) == 1
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412480 - 60) == 60
+
+
+def test_conditional_get_and_content_types(http_server, settings):
+    http_server.add("/feed", body=b"<rss/>", content_type="application/rss+xml", etag='"v1"')
+    page = fetch(settings, http_server.url("/feed"), kind="feed", validators=Validators(etag='"v1"'))
+    assert page.status == 304
+    http_server.add("/img", body=b"\x89PNG", content_type="image/png")
+    with pytest.raises(FetchError, match="not an HTML page: image/png"):
+        fetch(settings, http_server.url("/img"))
+
+
+def test_per_host_delay_spaces_requests(http_server, settings):
+    http_server.add("/p", body=b"<html>x</html>")
+    polite = settings.model_copy(update={"per_host_delay_s": 0.3, "per_host_concurrency": 1})
+
+    async def go():
+        async with Fetcher(polite) as fetcher:
+            await asyncio.gather(*[fetcher.fetch(http_server.url("/p")) for _ in range(3)])
+
+    start = time.monotonic()
+    asyncio.run(go())
+    stamps = [r.at for r in http_server.hits("/p")]
+    assert len(stamps) == 3 and time.monotonic() - start >= 0.6
+    assert all(b - a >= 0.25 for a, b in zip(stamps, stamps[1:], strict=False))
