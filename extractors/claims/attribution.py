@@ -61,7 +61,7 @@ CUE_FORMS = {
 }
 # Cues that need a clausal complement to be reporting (not "found a body", "showed up", "thought about").
 NEEDS_CLAUSE = {"find", "show", "think", "believe", "identify", "describe", "refer", "indicate", "observe",
-                "recall", "urge", "report", "add", "state", "note"}
+                "recall", "urge"}
 DENIAL = {"deny"}
 PRONOUNS = {"he", "she", "they", "it", "we", "i", "you", "him", "her", "them"}
 _SUBJECT_DEPS = ("nsubj", "nsubjpass")
@@ -95,7 +95,8 @@ def source_span(head: Token) -> Span:
                 continue
             if child.dep_ == "acl" and child.lower_ not in _KEEP_ACL:
                 continue
-            if child.dep_ == "prep" and child.lower_ not in ("of", "for", "from", "at", "in") and child.i > token.i:
+            if (child.dep_ == "prep" and child.i > token.i and token.pos_ == "PROPN"
+                    and child.lower_ not in ("of", "for", "from", "at", "in")):
                 continue
             if child.dep_ == "cc" and not any(c.dep_ == "conj" for c in token.children):
                 continue
@@ -110,6 +111,13 @@ def source_span(head: Token) -> Span:
         start -= 1
     while end + 1 in index_set:
         end += 1
+    # Hyphenated names ("Holtz-Eakin", "Crouse-Mays") are three tokens; keep them whole.
+    while start >= 2 and doc[start - 1].text in ("-", "‐") and not doc[start - 1].whitespace_ \
+            and not doc[start - 2].whitespace_:
+        start -= 2
+    while end + 2 < len(doc) and doc[end + 1].text in ("-", "‐") and not doc[end].whitespace_ \
+            and not doc[end + 1].whitespace_:
+        end += 2
     span = doc[start : end + 1]
     while len(span) > 1 and (span[0].is_punct or span[0].lower_ in ("the",)):
         span = doc[span.start + 1 : span.end]
@@ -118,8 +126,97 @@ def source_span(head: Token) -> Span:
     return span
 
 
+def _named(token: Token) -> bool:
+    return token.pos_ == "PROPN" or token.ent_type_ in ("PERSON", "ORG", "GPE", "NORP")
+
+
+def _appositive_name(head: Token) -> Span | None:
+    """'The minister of the economy, Mr. Guajardo Villarreal, argues': the name in apposition."""
+    if _named(head):
+        return None
+    for child in head.children:
+        if child.dep_ == "appos" and _named(child):
+            return source_span(child)
+    return None
+
+
+def _adjacent_name(cue: Token) -> Span | None:
+    """A proper name right before ('Chief Justice Roberts said') or right after ('said Mr. Holtz-Eakin')
+    the cue: more reliable than a long-distance parse."""
+    doc = cue.doc
+    i = cue.i - 1
+    while i >= 0 and doc[i].pos_ in ("ADV", "AUX", "PART") and doc[i].lower_ not in ("not",):
+        i -= 1
+    after_cue = doc[cue.i + 1] if cue.i + 1 < len(doc) else None
+    parenthetical = after_cue is None or after_cue.text in (",", ".", ";", "—", "–") or after_cue.is_space
+    if parenthetical and i >= 0 and doc[i].ent_type_ in ("PERSON", "ORG") and doc[i].pos_ == "PROPN":
+        end = i
+        while i - 1 >= 0 and (doc[i - 1].ent_type_ == doc[end].ent_type_ and not doc[i - 1].ent_iob_ == "O"
+                              and doc[i].ent_iob_ != "B" or doc[i - 1].text in ("-",) and not doc[i - 1].whitespace_):
+            i -= 1
+        return doc[i : end + 1]
+    j = cue.i + 1
+    if j < len(doc) and doc[j].lower_ in ("mr.", "ms.", "mrs.", "dr.") and j + 1 < len(doc):
+        j += 1
+    if j < len(doc) and doc[j].ent_type_ in ("PERSON", "ORG") and doc[j].pos_ == "PROPN" and (
+            doc[j].dep_ in _SUBJECT_DEPS and doc[j].head.i == cue.i):
+        return source_span(doc[j])
+    return None
+
+
+def _inherited_subject(verb: Token) -> Token | None:
+    """'Clinton mocked the complaint, saying …' / '… spotted Stein and reported …': the subject of the
+    verb this participle or conjunct hangs on."""
+    head = verb
+    for _ in range(3):
+        if head.dep_ not in ("advcl", "conj", "xcomp") or head.head.i == head.i:
+            return None
+        head = head.head
+        subjects = [c for c in head.children if c.dep_ == "nsubj"]
+        if subjects:
+            return subjects[0]
+    return None
+
+
+def _content_tokens(verb: Token) -> set[int]:
+    return {t.i for c in verb.children if c.dep_ in ("ccomp", "xcomp") for t in c.subtree}
+
+
+def _trailing(att: Attribution, sentence: Span) -> bool:
+    """'…, the source added.' / '…, said X.': the cue closes the sentence and reports all before it."""
+    cue = att.cue_token
+    if att.cue_kind == "according_to":
+        return False
+    rest = [t for t in sentence.doc[cue.i + 1 : sentence.end] if not t.is_punct]
+    source = {t.i for t in att.source} | {t.left_edge.i for t in att.source}
+    tail_ok = all(t.i in source or t.dep_ in ("npadvmod", "prep", "pobj", "det", "amod", "compound", "advmod",
+                                               "nummod", "poss", "case", "appos", "punct", "acl", "relcl", "nsubj",
+                                               "dobj", "dative")
+                  or t.i > max(source | {cue.i}) for t in rest)
+    before = sentence.doc[max(sentence.start, min(source | {cue.i}) - 1)]
+    return tail_ok and before.text in (",", "”", "'", '"', "’") and min(source | {cue.i}) > sentence.start + 2
+
+
+def _mistagged_cue(token: Token, sentence: Span) -> Span | None:
+    """Cues the tagger reads as nouns: 'Trump claims that …' and the inverted 'Said Ellis: …'."""
+    doc = token.doc
+    nxt = doc[token.i + 1] if token.i + 1 < len(doc) else None
+    if token.i == sentence.start and token.lower_ == "said" and nxt is not None and nxt.pos_ == "PROPN":
+        end = nxt.i
+        while end + 1 < sentence.end and doc[end + 1].pos_ == "PROPN":
+            end += 1
+        return doc[nxt.i : end + 1]
+    prev = doc[token.i - 1] if token.i > sentence.start else None
+    if token.lower_.endswith("s") and prev is not None and prev.pos_ == "PROPN" and nxt is not None and nxt.lower_ == "that":
+        start = prev.i
+        while start - 1 >= sentence.start and doc[start - 1].pos_ == "PROPN":
+            start -= 1
+        return doc[start : prev.i + 1]
+    return None
+
+
 def find_attributions(sentence: Span, in_quote) -> list[Attribution]:
-    """Every reporting cue in the sentence (outside quotations) with its source, outermost first."""
+    """Every reporting cue in the sentence (outside quotations) with its source, the governing one first."""
     found: list[tuple[int, Attribution]] = []
     for token in sentence:
         if in_quote(token.idx):
@@ -132,21 +229,40 @@ def find_attributions(sentence: Span, in_quote) -> list[Attribution]:
                 found.append((_depth(token), Attribution("according to", "according_to", source_span(objects[0]), token)))
             continue
         kind = CUE_FORMS.get(lowered)
-        if kind is None or token.pos_ not in ("VERB", "AUX"):
+        if kind is None:
+            continue
+        if token.pos_ not in ("VERB", "AUX"):
+            fallback = _mistagged_cue(token, sentence)
+            if fallback is not None:
+                found.append((_depth(token), Attribution(token.text, kind, fallback, token)))
             continue
         if kind in NEEDS_CLAUSE and not _has_clause(token):
             continue
         subjects = [c for c in token.children if c.dep_ in _SUBJECT_DEPS]
-        if not subjects:
+        subject = subjects[0] if subjects else _inherited_subject(token)
+        if subject is None:
             continue
-        subject = subjects[0]
-        if subject.dep_ == "nsubjpass" or subject.lower_ in ("there",):
+        if subject.dep_ == "nsubjpass" or subject.lower_ in ("there", "that", "which", "who"):
             continue  # "it was reported", "these are thought to": no source named
-        if subject.lower_ == "it" and kind in ("say", "report", "think", "believe"):
+        if subject.lower_ == "it" and kind in ("say", "report", "think", "believe", "show", "find"):
             continue
-        found.append((_depth(token), Attribution(token.text, kind, source_span(subject), token)))
-    found.sort(key=lambda item: (item[0], item[1].cue_token.i))
-    return [a for _, a in found]
+        span = source_span(subject)
+        better = _adjacent_name(token)
+        if better is not None and not any(t.i in {b.i for b in better} for t in span) and not _named(span.root):
+            span = better
+        elif not any(_named(t) for t in span):
+            span = _appositive_name(subject) or better or span
+        found.append((_depth(token), Attribution(token.text, kind, span, token)))
+    # A cue inside another cue's reported content is part of that content ("X said Y told them …").
+    nested = set()
+    for _, outer in found:
+        content = _content_tokens(outer.cue_token)
+        for _, inner in found:
+            if inner is not outer and inner.cue_token.i in content:
+                nested.add(id(inner))
+    kept = [(d, a) for d, a in found if id(a) not in nested]
+    kept.sort(key=lambda item: (not _trailing(item[1], sentence), item[0], item[1].cue_token.i))
+    return [a for _, a in kept]
 
 
 def _depth(token: Token) -> int:

@@ -54,8 +54,16 @@ def extract_claims(text: str) -> list[Claim]:
     return ClaimExtractor().extract(text)
 
 
+_DATELINE = re.compile(r"^[A-Z][A-Z .,'’-]{2,}(?:\([^)]{1,40}\))?\s*(?:--|—|–)\s*")
+
+
 def _trim(doc: Doc, span: Span) -> Span | None:
     start, end = span.start, span.end
+    dateline = _DATELINE.match(span.text)
+    if dateline:  # "WASHINGTON -- President Obama said …": the dateline is not part of the claim
+        cut = doc.char_span(span.start_char + dateline.end(), span.end_char, alignment_mode="expand")
+        if cut is not None and len(cut):
+            start = cut.start
     while start < end and (doc[start].is_space or doc[start].text in (",", ";", "-", "–", "—")):
         start += 1
     while end > start and doc[end - 1].is_space:
@@ -82,27 +90,31 @@ def _is_claim_like(span: Span, paragraph_text: str) -> bool:
     return True
 
 
-def _split_clause(doc: Doc, unit: _Unit) -> list[_Unit]:
-    """'S1, while X said S2' → the outlet's S1 and X's S2 as two claims."""
-    att = unit.attribution
-    if att is None or att.cue_kind == "according_to":
-        return [unit]
-    cue = att.cue_token
-    if cue.dep_ not in ("conj", "advcl") or not any(c.dep_ == "ccomp" and c.i > cue.i for c in cue.children):
-        return [unit]
-    left = min(t.i for t in cue.subtree)
-    connector = doc[left] if doc[left].lower_ in _SPLIT_CONNECTORS else doc[left - 1]
-    if connector.lower_ not in _SPLIT_CONNECTORS:
-        return [unit]
-    prefix_end = connector.i if connector.i >= left else left
-    prefix = _trim(doc, doc[unit.span.start:prefix_end])
-    if prefix is None or len(prefix) < 6 or not any(t.pos_ == "VERB" for t in prefix):
-        return [unit]
-    clause_start = left + 1 if doc[left].lower_ in _SPLIT_CONNECTORS else left
-    clause = _trim(doc, doc[clause_start:unit.span.end])
-    if clause is None:
-        return [unit]
-    return [_Unit(prefix, unit.paragraph, None), _Unit(clause, unit.paragraph, att)]
+def _split_clause(doc: Doc, unit: _Unit, attributions: list[Attribution]) -> list[_Unit]:
+    """'S1, while X said S2' / 'A emphasized S1, and B warned S2' → two claims, each with its source."""
+    for att in attributions:
+        if att.cue_kind == "according_to":
+            continue
+        cue = att.cue_token
+        if cue.dep_ not in ("conj", "advcl") or not any(c.dep_ == "ccomp" and c.i > cue.i for c in cue.children):
+            continue
+        left = min(t.i for t in cue.subtree)
+        if left <= unit.span.start:
+            continue
+        connector = doc[left] if doc[left].lower_ in _SPLIT_CONNECTORS else doc[left - 1]
+        if connector.lower_ not in _SPLIT_CONNECTORS:
+            continue
+        prefix_end = connector.i if connector.i >= left else left
+        prefix = _trim(doc, doc[unit.span.start:prefix_end])
+        if prefix is None or len(prefix) < 6 or not any(t.pos_ == "VERB" for t in prefix):
+            continue
+        clause_start = left + 1 if doc[left].lower_ in _SPLIT_CONNECTORS else left
+        clause = _trim(doc, doc[clause_start:unit.span.end])
+        if clause is None:
+            continue
+        outer = next((a for a in attributions if a is not att and prefix.start <= a.cue_token.i < prefix.end), None)
+        return [_Unit(prefix, unit.paragraph, outer), _Unit(clause, unit.paragraph, att)]
+    return [unit]
 
 
 def claims_from_doc(doc: Doc) -> list[Claim]:
@@ -124,7 +136,8 @@ def claims_from_doc(doc: Doc) -> list[Claim]:
         if is_unverified_statement(span.text) and len(span) < 25 and not find_attributions(span, quotes.inside_closed):
             continue  # the outlet saying it could not check something: a note on other claims, not a claim
         attributions = find_attributions(span, quotes.inside_closed)
-        units.extend(_split_clause(doc, _Unit(span, paragraph, attributions[0] if attributions else None)))
+        units.extend(_split_clause(doc, _Unit(span, paragraph, attributions[0] if attributions else None),
+                                   attributions))
     _propagate_through_quotes(units, quotes, doc)
     _resolve_claimants(units, doc)
     return [_to_claim(doc, unit, unverified_marks) for unit in units]
@@ -145,11 +158,19 @@ def _propagate_through_quotes(units: list[_Unit], quotes: QuoteIndex, doc: Doc) 
             before = [u for u in units if u.span.end_char <= quote.start and u.paragraph == inside[0].paragraph]
             if before and before[-1].attribution is not None and doc.text[before[-1].span.end_char - 1] in ":,":
                 source = before[-1].attribution
+        if source is None and text_starts_paragraph(doc.text, quote.start):
+            previous = [u for u in units if u.paragraph == inside[0].paragraph - 1]
+            if previous and previous[-1].attribution is not None:
+                source = previous[-1].attribution  # 'X told Y that …' then a paragraph of X's words
         if source is None:
             continue
         for unit in inside:
             if unit.attribution is None:
                 unit.attribution = source
+
+
+def text_starts_paragraph(text: str, pos: int) -> bool:
+    return pos == 0 or text[:pos].rstrip(" \t").endswith("\n")
 
 
 def _resolve_claimants(units: list[_Unit], doc: Doc) -> None:
@@ -182,6 +203,9 @@ def _leading_name(span: Span, att: Attribution) -> str | None:
     for ent in span.ents:
         if ent.start >= att.cue_token.i:
             break
+        between = span.doc[ent.end : att.cue_token.i]
+        if any(t.pos_ in ("VERB", "AUX") for t in between):
+            continue
         if ent.label_ in ("PERSON", "ORG") and ent.end < len(span.doc) and span.doc[ent.end].text == "," and (
                 ent.start == span.start or span.doc[ent.start - 1].text in (",", "—", "–") or
                 all(t.is_punct or t.pos_ in ("DET", "ADP", "ADV") for t in span.doc[span.start:ent.start])):

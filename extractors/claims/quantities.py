@@ -194,7 +194,7 @@ def extract_quantities(doc: Doc, span: Span) -> list[Quantity]:
         unit = unit or after_unit
         end = max(end, unit_end)
         counted = _counted(doc, num_start, base + match.end("num"), unit)
-        found.append((start, end, Quantity(value, unit, counted, text[start:end].strip())))
+        found.append((start, end, Quantity(round(value, 6), unit, counted, text[start:end].strip())))
         taken.append((start, end))
     found.sort(key=lambda item: item[0])
     return _share_range_units([(s, e, q) for s, e, q in found], text)
