@@ -149,7 +149,7 @@ def _adjacent_name(cue: Token) -> Span | None:
         i -= 1
     after_cue = doc[cue.i + 1] if cue.i + 1 < len(doc) else None
     parenthetical = after_cue is None or after_cue.text in (",", ".", ";", "—", "–") or after_cue.is_space
-    if parenthetical and i >= 0 and doc[i].ent_type_ in ("PERSON", "ORG") and doc[i].pos_ == "PROPN":
+    if parenthetical and i >= 0 and doc[i].ent_type_ in ("PERSON", "ORG", "") and doc[i].pos_ == "PROPN":
         end = i
         while i - 1 >= 0 and (doc[i - 1].ent_type_ == doc[end].ent_type_ and not doc[i - 1].ent_iob_ == "O"
                               and doc[i].ent_iob_ != "B" or doc[i - 1].text in ("-",) and not doc[i - 1].whitespace_):
@@ -158,9 +158,36 @@ def _adjacent_name(cue: Token) -> Span | None:
     j = cue.i + 1
     if j < len(doc) and doc[j].lower_ in ("mr.", "ms.", "mrs.", "dr.") and j + 1 < len(doc):
         j += 1
-    if j < len(doc) and doc[j].ent_type_ in ("PERSON", "ORG") and doc[j].pos_ == "PROPN" and (
-            doc[j].dep_ in _SUBJECT_DEPS and doc[j].head.i == cue.i):
-        return source_span(doc[j])
+    inverted = cue.i >= 1 and doc[cue.i - 1].text in ("”", '"', "''", "’")  # '“…,” said Leslie Wimes'
+    if j < len(doc) and doc[j].pos_ == "PROPN" and (
+            inverted or doc[j].ent_type_ in ("PERSON", "ORG") and doc[j].dep_ in _SUBJECT_DEPS and doc[j].head.i == cue.i):
+        end = j
+        while end + 1 < len(doc) and (doc[end + 1].pos_ == "PROPN" or doc[end + 1].text in ("-",)
+                                      and not doc[end].whitespace_):
+            end += 1
+        return doc[cue.i + 1 : end + 1] if doc[cue.i + 1].lower_ in ("mr.", "ms.", "mrs.", "dr.") else doc[j : end + 1]
+    return None
+
+
+_FINITE = {"VBD", "VBZ", "VBP", "MD"}
+
+
+def leading_name(sentence: Span, cue: Token) -> Span | None:
+    """'Kirill Mihailov, head of the … think tank, in a May 23 estimate said': a named person or
+    organisation opening the clause, set off by a comma, with no finite verb before the cue."""
+    if cue.i < sentence.start:
+        return None
+    for ent in sentence.ents:
+        if ent.start >= cue.i:
+            break
+        if any(t.tag_ in _FINITE for t in sentence.doc[ent.end : cue.i]):
+            continue
+        doc = sentence.doc
+        if ent.label_ in ("PERSON", "ORG") and ent.end < len(doc) and doc[ent.end].text == "," and (
+                ent.start == sentence.start or doc[ent.start - 1].text in (",", "—", "–") or
+                all(t.is_punct or t.pos_ in ("DET", "ADP", "ADV", "PROPN", "NOUN", "ADJ")
+                    for t in doc[sentence.start:ent.start])):
+            return ent
     return None
 
 
@@ -231,7 +258,7 @@ def find_attributions(sentence: Span, in_quote) -> list[Attribution]:
         kind = CUE_FORMS.get(lowered)
         if kind is None:
             continue
-        if token.pos_ not in ("VERB", "AUX"):
+        if token.pos_ not in ("VERB", "AUX") or (token.i == sentence.start and lowered == "said"):
             fallback = _mistagged_cue(token, sentence)
             if fallback is not None:
                 found.append((_depth(token), Attribution(token.text, kind, fallback, token)))
@@ -240,7 +267,12 @@ def find_attributions(sentence: Span, in_quote) -> list[Attribution]:
             continue
         subjects = [c for c in token.children if c.dep_ in _SUBJECT_DEPS]
         subject = subjects[0] if subjects else _inherited_subject(token)
+        if subject is not None and subject.i < sentence.start:
+            subject = None  # a dateline the parser took for the subject ("WASHINGTON -- …")
         if subject is None:
+            named = leading_name(sentence, token) or _adjacent_name(token)
+            if named is not None:
+                found.append((_depth(token), Attribution(token.text, kind, named, token)))
             continue
         if subject.dep_ == "nsubjpass" or subject.lower_ in ("there", "that", "which", "who"):
             continue  # "it was reported", "these are thought to": no source named
@@ -248,10 +280,12 @@ def find_attributions(sentence: Span, in_quote) -> list[Attribution]:
             continue
         span = source_span(subject)
         better = _adjacent_name(token)
-        if better is not None and not any(t.i in {b.i for b in better} for t in span) and not _named(span.root):
+        if in_quote(subject.idx) and better is not None:
+            span = better  # the parser took quoted words for the subject of an inverted cue
+        elif better is not None and not any(t.i in {b.i for b in better} for t in span) and not _named(span.root):
             span = better
         elif not any(_named(t) for t in span):
-            span = _appositive_name(subject) or better or span
+            span = _appositive_name(subject) or leading_name(sentence, token) or better or span
         found.append((_depth(token), Attribution(token.text, kind, span, token)))
     # A cue inside another cue's reported content is part of that content ("X said Y told them …").
     nested = set()

@@ -184,33 +184,12 @@ def _resolve_claimants(units: list[_Unit], doc: Doc) -> None:
         if att is not None:
             source = att.source
             resolved = None
-            if not is_named(source) and source.root.lower_ not in PRONOUNS:
-                resolved = _leading_name(unit.span, att)
-            if resolved is None and (source.root.lower_ in PRONOUNS or not is_named(source)):
+            if source.root.lower_ in PRONOUNS or not is_named(source):
                 resolved = tracker.resolve(source, index)
             name = resolved or source.text
             unit.claimant, unit.cue, unit.cue_kind = name, att.cue, att.cue_kind
             tracker.add_source(source, index, name=name)
         tracker.add_entities(unit.span, index)
-
-
-def _leading_name(span: Span, att: Attribution) -> str | None:
-    """'Kirill Mihailov, head of the … think tank, in a May 23 estimate said': when the parser hands the
-    cue a common-noun subject, a named person or organisation opening the clause, set off by a comma,
-    is the source."""
-    if att.cue_token.i < span.start:
-        return None
-    for ent in span.ents:
-        if ent.start >= att.cue_token.i:
-            break
-        between = span.doc[ent.end : att.cue_token.i]
-        if any(t.pos_ in ("VERB", "AUX") for t in between):
-            continue
-        if ent.label_ in ("PERSON", "ORG") and ent.end < len(span.doc) and span.doc[ent.end].text == "," and (
-                ent.start == span.start or span.doc[ent.start - 1].text in (",", "—", "–") or
-                all(t.is_punct or t.pos_ in ("DET", "ADP", "ADV") for t in span.doc[span.start:ent.start])):
-            return ent.text
-    return None
 
 
 def _to_claim(doc: Doc, unit: _Unit, unverified_marks: list[tuple[int, int]]) -> Claim:
