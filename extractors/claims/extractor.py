@@ -4,6 +4,7 @@ quantities and verification."""
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -138,12 +139,12 @@ def claims_from_doc(doc: Doc) -> list[Claim]:
         attributions = find_attributions(span, quotes.inside_closed)
         units.extend(_split_clause(doc, _Unit(span, paragraph, attributions[0] if attributions else None),
                                    attributions))
-    _propagate_through_quotes(units, quotes, doc)
+    _propagate_through_quotes(units, quotes, text)
     _resolve_claimants(units, doc)
-    return [_to_claim(doc, unit, unverified_marks) for unit in units]
+    return [_to_claim(doc, text, unit, unverified_marks) for unit in units]
 
 
-def _propagate_through_quotes(units: list[_Unit], quotes: QuoteIndex, doc: Doc) -> None:
+def _propagate_through_quotes(units: list[_Unit], quotes: QuoteIndex, text: str) -> None:
     """Sentences inside a quote take the attribution written once before, inside or after it."""
     for quote in quotes.all:
         # Sentences the quote makes up (not a scare-quoted phrase inside someone else's sentence).
@@ -156,9 +157,9 @@ def _propagate_through_quotes(units: list[_Unit], quotes: QuoteIndex, doc: Doc) 
         source = next((u.attribution for u in candidates if u.attribution is not None), None)
         if source is None:
             before = [u for u in units if u.span.end_char <= quote.start and u.paragraph == inside[0].paragraph]
-            if before and before[-1].attribution is not None and doc.text[before[-1].span.end_char - 1] in ":,":
+            if before and before[-1].attribution is not None and text[before[-1].span.end_char - 1] in ":,":
                 source = before[-1].attribution
-        if source is None and text_starts_paragraph(doc.text, quote.start):
+        if source is None and text_starts_paragraph(text, quote.start):
             previous = [u for u in units if u.paragraph == inside[0].paragraph - 1]
             if previous and previous[-1].attribution is not None:
                 source = previous[-1].attribution  # 'X told Y that …' then a paragraph of X's words
@@ -175,11 +176,9 @@ def text_starts_paragraph(text: str, pos: int) -> bool:
 
 def _resolve_claimants(units: list[_Unit], doc: Doc) -> None:
     tracker = MentionTracker()
-    sentence_index = {}
-    for index, sent in enumerate(doc.sents):
-        sentence_index[sent.start] = index
+    starts = [sent.start for sent in doc.sents]
     for unit in units:
-        index = sentence_index.get(unit.span.sent.start, 0)
+        index = bisect.bisect_right(starts, unit.span.start) - 1
         att = unit.attribution
         if att is not None:
             source = att.source
@@ -192,9 +191,9 @@ def _resolve_claimants(units: list[_Unit], doc: Doc) -> None:
         tracker.add_entities(unit.span, index)
 
 
-def _to_claim(doc: Doc, unit: _Unit, unverified_marks: list[tuple[int, int]]) -> Claim:
+def _to_claim(doc: Doc, text: str, unit: _Unit, unverified_marks: list[tuple[int, int]]) -> Claim:
     span = unit.span
-    claim_text = doc.text[span.start_char:span.end_char]
+    claim_text = text[span.start_char:span.end_char]
     modals = [t.lower_ for t in span if t.tag_ == "MD"]
     status = verification(claim_text, unit.cue_kind, modals)
     if status in ("asserted", "hedged") and any(
@@ -205,4 +204,4 @@ def _to_claim(doc: Doc, unit: _Unit, unverified_marks: list[tuple[int, int]]) ->
         if ent.label_ in ENTITY_LABELS and ent.text not in entities:
             entities.append(ent.text)
     return Claim(text=claim_text, start=span.start_char, end=span.end_char, claimant=unit.claimant, cue=unit.cue,
-                 verification=status, quantities=tuple(extract_quantities(doc, span)), entities=tuple(entities))
+                 verification=status, quantities=tuple(extract_quantities(doc, span, text)), entities=tuple(entities))

@@ -153,9 +153,10 @@ def _unit_after(text: str, end: int) -> tuple[str | None, int]:
     return None, end
 
 
-def extract_quantities(doc: Doc, span: Span) -> list[Quantity]:
-    """Quantities within ``span`` (a sentence or clause of ``doc``), in text order."""
-    text = doc.text
+def extract_quantities(doc: Doc, span: Span, text: str | None = None) -> list[Quantity]:
+    """Quantities within ``span`` (a sentence or clause of ``doc``), in text order. ``text`` is
+    ``doc.text`` when the caller has it (spaCy rebuilds that string on every access)."""
+    text = text if text is not None else doc.text
     base = span.start_char
     segment = text[base:span.end_char]
     found: list[tuple[int, int, Quantity]] = []
