@@ -31,6 +31,13 @@ class Mention:
 
 
 def mention_kind(span: Span) -> str:
+    # An apposition says more than the NER label: "Dmitry Orlov, a lawyer, …" is a person.
+    for child in span.root.children:
+        if child.dep_ == "appos":
+            if child.lower_ in PERSON_NOUNS:
+                return "PERSON"
+            if child.lower_ in ORG_NOUNS:
+                return "ORG"
     labels = {t.ent_type_ for t in span if t.ent_type_}
     if "PERSON" in labels:
         return "PERSON"

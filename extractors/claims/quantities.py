@@ -103,7 +103,13 @@ def _is_calendar(doc: Doc, start: int, end: int, raw: str, value: float) -> bool
     if raw.isdigit() and value <= 31 and neighbours & _MONTHS:
         return True  # "24 May", "May 20"
     if first.ent_type_ == "DATE":
-        # Durations are quantities; calendar references are not.
+        # Durations are quantities; calendar references are not. The tagger also labels plain amounts
+        # near time words as DATE ("between 20 and 40 percent"): an amount of something counts.
+        after = last.whitespace_ + doc[last.i + 1 : last.i + 6].text  # cheap: Doc.text rebuilds the string
+        if _PERCENT.match(after) or re.match(r"\s+(and|to|or)\s+\d[\d,.]*\s*(%|percent|per cent)", after):
+            return False
+        if nxt is not None and nxt.pos_ == "NOUN" and nxt.lower_ not in _TIME_UNITS and nxt.lower_.rstrip(".") not in _MONTHS:
+            return False
         return not (nxt is not None and nxt.lower_ in _TIME_UNITS)
     return False
 
