@@ -202,7 +202,7 @@ def extract_article(
     )
 
 
-_EN_STOP = frozenset("the of and to in a is that for on with as by was said it from at he be".split())
+_EN_STOP = frozenset(["the", "of", "and", "to", "in", "a", "is", "that", "for", "on", "with", "as", "by", "was", "said", "it", "from", "at", "he", "be"])
 
 
 def _language(tree, text: str) -> str | None:

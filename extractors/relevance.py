@@ -15,10 +15,7 @@ from dataclasses import dataclass
 
 _WORD = re.compile(r"[a-z][a-z'-]{2,}")
 _STOP = frozenset(
-    """the and for that with this from have has had was were are been will would could should their there
-    they them than then which who whom what when where while also into over more most other some such
-    about after before said says say its his her him she our out not but can may might one two three
-    just only very much many said told according new year years last first people time news""".split()
+    ["the", "and", "for", "that", "with", "this", "from", "have", "has", "had", "was", "were", "are", "been", "will", "would", "could", "should", "their", "there", "they", "them", "than", "then", "which", "who", "whom", "what", "when", "where", "while", "also", "into", "over", "more", "most", "other", "some", "such", "about", "after", "before", "said", "says", "say", "its", "his", "her", "him", "she", "our", "out", "not", "but", "can", "may", "might", "one", "two", "three", "just", "only", "very", "much", "many", "said", "told", "according", "new", "year", "years", "last", "first", "people", "time", "news"]
 )
 
 

@@ -77,6 +77,206 @@ def ingest(
     _print_summary("ingest", result)
 
 
+@app.command()
+def backfill(
+    urls: Annotated[Path | None, typer.Option("--urls", help="File of article URLs, one per line (# comments)")] = None,
+    feed: Annotated[str | None, typer.Option("--feed", help="Every item this feed still lists")] = None,
+    sitemap: Annotated[str | None, typer.Option("--sitemap", help="A news sitemap or sitemap index")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="Only items published on/after this date (YYYY-MM-DD)")] = None,
+    retry_failures: Annotated[bool, typer.Option("--retry-failures", help="Retry every recorded URL failure now")] = False,
+    db: DbOption = None,
+    feeds: FeedsOption = None,
+    allow_private_networks: PrivateOption = False,
+    workers: Annotated[int | None, typer.Option(help="Parallel workers")] = None,
+) -> None:
+    """Fetch articles from a URL list, a feed or a sitemap (origin 'backfill'); resumable."""
+    _quiet_prefect()
+    from flows.backfill import BackfillSourceError, backfill_flow
+
+    if not (urls or feed or sitemap or retry_failures):
+        err.print("error: give --urls, --feed, --sitemap or --retry-failures")
+        raise typer.Exit(2)
+    if urls and not urls.exists():
+        err.print(f"error: URL list not found: {urls}")
+        raise typer.Exit(2)
+    if since:
+        _check_date(since)
+    with _QueueProgress(db, "backfill"):
+        try:
+            result = backfill_flow(urls_file=str(urls) if urls else None, feed=feed, sitemap=sitemap, since=since,
+                                   retry_failures=retry_failures, db=db, feeds_file=str(feeds) if feeds else None,
+                                   allow_private_networks=allow_private_networks or None, workers=workers)
+        except BackfillSourceError as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(1) from exc
+    _print_summary("backfill", result)
+
+
+def _check_date(value: str) -> None:
+    from datetime import date
+
+    try:
+        date.fromisoformat(value)
+    except ValueError as exc:
+        err.print(f"error: --since wants a date like 2024-01-31, got {value!r}")
+        raise typer.Exit(2) from exc
+
+
+class _QueueProgress:
+    """A terminal progress bar fed by the queue table, so long backfills show how far they are."""
+
+    def __init__(self, db: str | None, origin: str):
+        self.db, self.origin = db, origin
+        import threading
+
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        if sys.stderr.isatty():
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from sqlalchemy import func, select
+
+        from storage import make_engine
+        from storage.models import QueuedUrl
+
+        engine = make_engine(self.db, read_only=True)
+        total = None
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err, transient=True) as progress:
+            task = progress.add_task(f"{self.origin}: waiting for the queue", total=None)
+            while not self._stop.wait(1.0):
+                try:
+                    with engine.connect() as conn:
+                        remaining = conn.execute(select(func.count()).select_from(QueuedUrl).where(
+                            QueuedUrl.origin == self.origin, QueuedUrl.status.in_(("pending", "fetching")))).scalar_one()
+                except Exception:
+                    continue  # schema not there yet
+                if total is None or remaining > total:
+                    total = remaining
+                progress.update(task, description=f"{self.origin}: fetching", total=total or None,
+                                completed=(total or 0) - remaining)
+        engine.dispose()
+
+
+@app.command()
+def reprocess(
+    since: Annotated[str | None, typer.Option("--since", help="Articles published/fetched on or after this date")] = None,
+    origin: Annotated[str | None, typer.Option("--origin", help="seed | feed | backfill")] = None,
+    everything: Annotated[bool, typer.Option("--all", help="Every relevant article, even if already current")] = False,
+    db: DbOption = None,
+) -> None:
+    """Re-run claim extraction on stored text for articles with claims from an older extractor."""
+    _quiet_prefect()
+    from flows.reprocess import reprocess_flow
+
+    if origin and origin not in ("seed", "feed", "backfill"):
+        err.print("error: --origin is one of seed, feed, backfill")
+        raise typer.Exit(2)
+    if since:
+        _check_date(since)
+    _print_summary("reprocess", reprocess_flow(since=since, origin=origin, everything=everything, db=db))
+
+
+@app.command()
+def serve(
+    feeds: FeedsOption = None,
+    db: DbOption = None,
+    interval_minutes: Annotated[float, typer.Option("--interval", help="Minutes between ingest runs")] = 15,
+    allow_private_networks: PrivateOption = False,
+    overlap: Annotated[str, typer.Option(help="A run still going when the next is due: skip | wait")] = "skip",
+) -> None:
+    """Run the ingest schedule in this process (Prefect serve); Ctrl-C stops it."""
+    _quiet_prefect()
+    from datetime import timedelta
+
+    from prefect import serve as prefect_serve
+
+    from flows.ingest import ingest_flow
+
+    deployment = ingest_flow.to_deployment(
+        name="ingest-served", interval=timedelta(minutes=interval_minutes),
+        parameters={"feeds_file": str(feeds) if feeds else None, "db": db,
+                    "allow_private_networks": allow_private_networks or None, "overlap": overlap})
+    console.print(f"serving ingest every {interval_minutes:g} minutes (overlap: {overlap}); Ctrl-C to stop")
+    try:
+        prefect_serve(deployment, print_starting_message=False)
+    except KeyboardInterrupt:
+        pass
+    console.print("stopped")
+
+
+@app.command()
+def dashboard(
+    db: DbOption = None,
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8765,
+    host: Annotated[str, typer.Option(help="Address to bind; anything but loopback needs --token")] = "127.0.0.1",
+    token: Annotated[str | None, typer.Option(envvar="CLAIMWIRE_DASHBOARD_TOKEN",
+                                              help="Access token required from browsers")] = None,
+) -> None:
+    """Serve the read-only claims dashboard in a browser."""
+    import uvicorn
+
+    from flows.dashboard.app import create_app
+
+    if host not in ("127.0.0.1", "localhost", "::1") and not token:
+        err.print("error: serving on a non-loopback address needs an access token (--token or "
+                  "CLAIMWIRE_DASHBOARD_TOKEN)")
+        raise typer.Exit(2)
+    console.print(f"dashboard on http://{host}:{port}/" + (f"?token={token}" if token else ""))
+    uvicorn.run(create_app(db, token=token), host=host, port=port, log_level="warning")
+
+
+@app.command()
+def export(
+    what: Annotated[str, typer.Option("--what", help="claims | articles | quantities")] = "claims",
+    fmt: Annotated[str, typer.Option("--format", help="csv | jsonl | parquet")] = "csv",
+    since: Annotated[str | None, typer.Option("--since", help="Only rows published on/after this date")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default: stdout)")] = None,
+    db: DbOption = None,
+) -> None:
+    """Stream a public view to CSV, JSON lines or Parquet."""
+    from datetime import UTC, datetime
+
+    from storage import make_engine
+    from storage.export import VIEWS
+    from storage.export import export as run_export
+
+    if what not in VIEWS:
+        err.print(f"error: --what is one of {', '.join(VIEWS)}")
+        raise typer.Exit(2)
+    if fmt not in ("csv", "jsonl", "parquet"):
+        err.print("error: --format is one of csv, jsonl, parquet")
+        raise typer.Exit(2)
+    if fmt == "parquet" and output is None:
+        err.print("error: parquet needs --output FILE")
+        raise typer.Exit(2)
+    since_at = None
+    if since:
+        _check_date(since)
+        since_at = datetime.fromisoformat(since).replace(tzinfo=UTC)
+    engine = make_engine(db, read_only=True)
+    if output is None:
+        count = run_export(engine, what, fmt, sys.stdout, since_at)
+    elif fmt == "parquet":
+        with output.open("wb") as handle:
+            count = run_export(engine, what, fmt, handle, since_at)
+    else:
+        with output.open("w", encoding="utf-8", newline="") as handle:
+            count = run_export(engine, what, fmt, handle, since_at)
+    err.print(f"exported {count} {what}")
+    engine.dispose()
+
+
 def _print_summary(kind: str, result: dict) -> None:
     if result.get("status") == "skipped":
         console.print(f"{kind}: skipped — {result.get('reason')}")

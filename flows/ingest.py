@@ -20,7 +20,7 @@ def poll_feeds_task(settings_json: str, feed_urls: list[str], run_id: int) -> Ru
     try:
         from datetime import UTC, datetime
 
-        with engine.connect() as conn:
+        with engine.begin() as conn:
             due = feed_state.due_feeds(conn, feed_urls, datetime.now(UTC))
         return poll_feeds(engine, settings, due, run_id)
     finally:
@@ -71,11 +71,15 @@ def ingest_flow(feeds_file: str | None = None, db: str | None = None, allow_priv
 def run_ingest(settings: Settings, config) -> dict:
     logger = get_run_logger()
     engine = engine_for(settings)
-    try:
-        acquire(engine, "ingest", wait=settings.overlap == "wait")
-    except LeaseBusy as exc:
-        logger.warning("skipped: %s (overlap policy 'skip')", exc)
-        return {"status": "skipped", "reason": str(exc)}
+    # 'skip' and 'wait' serialise runs; 'parallel' lets runs (workers) share the work, split by row claims.
+    lease = settings.overlap != "parallel"
+    if lease:
+        try:
+            acquire(engine, "ingest", wait=settings.overlap == "wait")
+        except LeaseBusy as exc:
+            logger.warning("skipped: %s (overlap policy 'skip')", exc)
+            engine.dispose()
+            return {"status": "skipped", "reason": str(exc)}
     run_id = start_run(engine, "ingest")
     stats = RunStats()
     status = "failed"
@@ -92,7 +96,8 @@ def run_ingest(settings: Settings, config) -> dict:
         return {"status": status, "run_id": run_id, **_public(stats)}
     finally:
         finish_run(engine, run_id, stats, status)
-        release(engine, "ingest")
+        if lease:
+            release(engine, "ingest")
         publish_artifact("ingest", run_id, stats)
         logger.info("ingest run %d %s: %s", run_id, status, _public(stats))
         engine.dispose()

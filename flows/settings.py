@@ -9,8 +9,6 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from flows import __doc__ as _  # noqa: F401  (keeps the package import order explicit)
-
 DEFAULT_FEEDS_FILE = Path(__file__).resolve().parents[1] / "feeds.yaml"
 USER_AGENT = "claimwire/0.1 (news claim research pipeline; polite crawler; contact: see project README)"
 
@@ -41,6 +39,6 @@ class Settings(BaseSettings):
     feed_batch_size: int = 200
     task_runner: Literal["thread", "process", "dask"] = "thread"
     workers: int = 1
-    overlap: Literal["skip", "wait"] = "skip"
+    overlap: Literal["skip", "wait", "parallel"] = "skip"
     max_attempts: int = 6
     extract_claims: bool = True

@@ -45,11 +45,26 @@ def topic_model(keywords: tuple[str, ...]) -> TopicModel:
     return TopicModel.from_texts([d.article.text for d in load_seed_documents()], keywords)
 
 
-@lru_cache(maxsize=1)
-def claim_extractor():
-    from extractors.claims import ClaimExtractor
+class _LockedExtractor:
+    """One model per process, used by one thread at a time (spaCy pipelines are not thread-safe)."""
 
-    return ClaimExtractor()
+    def __init__(self):
+        import threading
+
+        from extractors.claims import ClaimExtractor
+
+        self._inner = ClaimExtractor()
+        self._lock = threading.Lock()
+        self.version = self._inner.version
+
+    def extract_many(self, texts):
+        with self._lock:
+            return self._inner.extract_many(texts)
+
+
+@lru_cache(maxsize=1)
+def claim_extractor() -> _LockedExtractor:
+    return _LockedExtractor()
 
 
 async def _poll_one(fetcher: Fetcher, feed: feed_state.FeedState) -> PollOutcome:
@@ -202,9 +217,9 @@ def _store_one(engine: Engine, item: queue.Work, processed: ProcessedArticle, st
 
 def load_seed_corpus(engine: Engine, settings: Settings) -> RunStats:
     """Store the shipped seed corpus (origin 'seed') with claims; a no-op once it is stored."""
-    from extractors.pipeline import process_texts
     from sqlalchemy import select
 
+    from extractors.pipeline import process_texts
     from storage.models import ArticleRow
 
     stats = RunStats()

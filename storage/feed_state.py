@@ -65,11 +65,20 @@ def sync_feeds(conn: Connection, configs: Sequence[FeedConfig]) -> dict[str, int
     return {url: feed_id for url, feed_id in rows}
 
 
-def due_feeds(conn: Connection, urls: Sequence[str], now: datetime) -> list[FeedState]:
-    rows = conn.execute(
-        select(Feed.__table__).where(Feed.url.in_(list(urls)), or_(Feed.next_poll_at.is_(None), Feed.next_poll_at <= now))
-        .order_by(Feed.next_poll_at.is_(None).desc(), Feed.next_poll_at, Feed.id)
-    ).all()
+POLL_CLAIM = timedelta(minutes=10)
+
+
+def due_feeds(conn: Connection, urls: Sequence[str], now: datetime, *, claim: bool = True) -> list[FeedState]:
+    """Feeds whose next poll is due. With ``claim`` they are taken for this run: their next poll moves
+    ahead by a short lease, so a concurrent run (another worker) polls the others, not these."""
+    query = (select(Feed.__table__).where(Feed.url.in_(list(urls)),
+                                          or_(Feed.next_poll_at.is_(None), Feed.next_poll_at <= now))
+             .order_by(Feed.next_poll_at.is_(None).desc(), Feed.next_poll_at, Feed.id))
+    if claim and conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    rows = conn.execute(query).all()
+    if claim and rows:
+        conn.execute(update(Feed).where(Feed.id.in_([r.id for r in rows])).values(next_poll_at=now + POLL_CLAIM))
     return [
         FeedState(f.id, f.url, f.name, f.etag, f.last_modified, f.body_hash, f.poll_interval_s,
                   f.consecutive_failures, f.items_seen)

@@ -14,7 +14,6 @@ from flows.config import effective_settings
 from flows.ingest import ingest_flow
 from storage import make_engine
 from tests.fixtures.site import article_html, atom_feed, off_topic_articles, rss_feed, seed_articles
-from tests.httpserver import Route
 
 MALFORMED_RSS = b"""<?xml version="1.0"?>
 <rss version="2.0"><channel><title>Broken & Co</title>

@@ -196,7 +196,7 @@ def extract_quantities(doc: Doc, span: Span, text: str | None = None) -> list[Qu
         scale = (match.group("scale") or "").strip().lower()
         if scale:
             value *= {"m": 1_000_000, "b": 1_000_000_000, "k": 1_000}.get(scale, _SCALES.get(scale, 1))
-        unit = _CURRENCY_SYMBOLS.get(match.group("cur") or "", None)
+        unit = _CURRENCY_SYMBOLS.get(match.group("cur") or "")
         after_unit, unit_end = _unit_after(text, end)
         unit = unit or after_unit
         end = max(end, unit_end)

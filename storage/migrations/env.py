@@ -1,6 +1,7 @@
 """Alembic environment: the connection comes from claimwire (storage.schema), never from an ini file."""
 
 from alembic import context
+
 from storage.engine import make_engine
 from storage.models import Base
 

@@ -1,0 +1,267 @@
+"""Backfills (URL list, feed, sitemap, retries, kill and resume), reprocessing, overlapping runs and
+the Prefect deployments, against real servers on 127.0.0.1 and real databases."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import text
+
+from flows.backfill import backfill_flow
+from flows.ingest import ingest_flow
+from flows.reprocess import reprocess_flow
+from storage import make_engine
+from tests.fixtures.site import article_html, atom_feed, off_topic_articles, seed_articles
+from tests.httpserver import Route
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def serve_articles(server, count: int = 5, delay_s: float = 0.0) -> list[str]:
+    articles = (seed_articles() + off_topic_articles())[:count]
+    return [server.add(f"/{a.slug}", body=article_html(a, server.base).encode(), delay_s=delay_s) for a in articles]
+
+
+def quiet_settings(tmp_path: Path, feeds: list[str] | None = None, **settings) -> Path:
+    path = tmp_path / "feeds.yaml"
+    path.write_text(yaml.safe_dump({"feeds": [{"url": u} for u in feeds or ["http://127.0.0.1:9/none.xml"]],
+                                    "settings": {"per_host_delay_s": 0, "http_retries": 0, **settings}}))
+    return path
+
+
+def counts(db: str, sql: str):
+    engine = make_engine(db)
+    with engine.connect() as conn:
+        rows = conn.execute(text(sql)).all()
+    engine.dispose()
+    return rows
+
+
+def test_backfill_from_url_list(db_url, tmp_path, http_server, prefect_harness):
+    urls = serve_articles(http_server, 4)
+    listing = tmp_path / "urls.txt"
+    listing.write_text("# articles to backfill\n\n" + "\n".join(urls) + "\n" + urls[0] + "  # again\n")
+    result = backfill_flow(urls_file=str(listing), db=db_url, feeds_file=str(quiet_settings(tmp_path)),
+                           allow_private_networks=True)
+    assert result["status"] == "completed" and result["enqueued"] == 4
+    rows = counts(db_url, "SELECT origin, count(*) FROM v_articles WHERE origin <> 'seed' GROUP BY origin")
+    assert [tuple(r) for r in rows] == [("backfill", 4)]
+    again = backfill_flow(urls_file=str(listing), db=db_url, feeds_file=str(quiet_settings(tmp_path)),
+                          allow_private_networks=True)
+    assert again["enqueued"] == 0 and again["articles_new"] == 0
+    assert all(len(http_server.hits("/" + u.split("/", 3)[3])) == 1 for u in urls)
+
+
+def test_backfill_from_feed_since_and_sitemap_index(tmp_path, http_server, prefect_harness):
+    db = f"sqlite:///{tmp_path / 'b.db'}"
+    articles = seed_articles()[:3] + off_topic_articles()[:1]
+    links = [http_server.add(f"/{a.slug}", body=article_html(a, http_server.base).encode()) for a in articles]
+    feed_url = http_server.add("/atom.xml", body=atom_feed("F", http_server.base, list(zip(links[:3], articles[:3],
+                                                                                             strict=True))),
+                               content_type="application/atom+xml")
+    since = articles[1].published.date().isoformat()
+    result = backfill_flow(feed=feed_url, since=since, db=db, feeds_file=str(quiet_settings(tmp_path)),
+                           allow_private_networks=True)
+    expected = {l for l, a in zip(links[:3], articles[:3], strict=True) if a.published.date().isoformat() >= since}
+    got = {r.url for r in counts(db, "SELECT url, feed_url FROM v_articles WHERE origin = 'backfill'")}
+    assert got == expected and result["articles_new"] == len(expected)
+    assert {r.feed_url for r in counts(db, "SELECT feed_url FROM v_articles WHERE origin = 'backfill'")} == {feed_url}
+
+    child = f"""<?xml version="1.0" encoding="UTF-8"?>
+<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">
+  <url><loc>{links[3]}</loc><news:news><news:publication_date>2026-11-05T10:00:00Z</news:publication_date>
+    <news:title>Storm</news:title></news:news></url>
+  <url><loc>{links[0]}</loc><lastmod>2026-11-01</lastmod></url>
+</urlset>""".encode()
+    http_server.add("/sitemap-news.xml", body=child, content_type="application/xml", gzip=True)
+    index = f"""<?xml version="1.0" encoding="UTF-8"?>
+<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
+  <sitemap><loc>{http_server.url('/sitemap-news.xml')}</loc></sitemap>
+  <sitemap><loc>{http_server.url('/missing.xml')}</loc></sitemap>
+</sitemapindex>""".encode()
+    sitemap_url = http_server.add("/sitemap.xml", body=index, content_type="application/xml")
+    result = backfill_flow(sitemap=sitemap_url, since="2026-11-03", db=db, feeds_file=str(quiet_settings(tmp_path)),
+                           allow_private_networks=True)
+    assert result["enqueued"] == 1 and result["articles_new"] == 1
+    assert len(http_server.hits("/" + articles[0].slug)) == 1  # older than --since: not fetched again
+
+
+def test_retry_failures_now(tmp_path, http_server, prefect_harness):
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    article = seed_articles()[0]
+    state = {"up": False}
+
+    def flaky(_handler):
+        return Route(body=article_html(article, http_server.base).encode()) if state["up"] else Route(status=503)
+
+    url = http_server.add("/" + article.slug, Route(handler=flaky))
+    listing = tmp_path / "urls.txt"
+    listing.write_text(url + "\n")
+    first = backfill_flow(urls_file=str(listing), db=db, feeds_file=str(quiet_settings(tmp_path)),
+                          allow_private_networks=True)
+    assert first["articles_failed"] == 1
+    failure = counts(db, "SELECT stage, error, attempts, next_retry_at FROM failures")[0]
+    assert failure.stage == "fetch" and "503" in failure.error and failure.next_retry_at is not None
+    state["up"] = True
+    retried = backfill_flow(retry_failures=True, db=db, feeds_file=str(quiet_settings(tmp_path)),
+                            allow_private_networks=True)
+    assert retried["articles_new"] == 1
+    assert counts(db, "SELECT resolved_at FROM failures")[0].resolved_at is not None
+
+
+def test_backfill_killed_midway_resumes_without_refetching(tmp_path, http_server):
+    urls = serve_articles(http_server, 7, delay_s=0.4)
+    listing = tmp_path / "urls.txt"
+    listing.write_text("\n".join(urls))
+    db = f"sqlite:///{tmp_path / 'k.db'}"
+    feeds = quiet_settings(tmp_path)
+    env = {**os.environ, "CLAIMWIRE_BATCH_SIZE": "1", "CLAIMWIRE_PER_HOST_CONCURRENCY": "1",
+           "PREFECT_LOGGING_LEVEL": "WARNING"}
+    env.pop("PREFECT_API_URL", None)
+    command = [sys.executable, "-m", "flows.cli", "backfill", "--urls", str(listing), "--db", db, "--feeds", str(feeds),
+               "--allow-private-networks"]
+    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               start_new_session=True)
+    deadline = time.monotonic() + 120
+    stored = 0
+    while time.monotonic() < deadline:
+        try:
+            stored = counts(db, "SELECT count(*) FROM articles WHERE origin = 'backfill'")[0][0]
+        except Exception:
+            stored = 0
+        if stored >= 2:
+            break
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert 2 <= stored < 7, "the backfill should have been stopped midway"
+    resumed = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    rows = counts(db, "SELECT url FROM v_articles WHERE origin = 'backfill'")
+    assert sorted(r.url for r in rows) == sorted(urls)  # every article exactly once
+    hits = [len(http_server.hits("/" + u.split("/", 3)[3])) for u in urls]
+    assert sum(h > 1 for h in hits) <= 1  # at most the page in flight at the kill is fetched twice
+
+
+def test_reprocess_after_extractor_version_bump(db_url, prefect_harness):
+    from typer.testing import CliRunner
+
+    from extractors.claims import EXTRACTOR_VERSION
+    from flows.cli import app
+
+    assert CliRunner().invoke(app, ["init", "--db", db_url]).exit_code == 0
+    before = counts(db_url, "SELECT article_id, count(*) FROM v_claims GROUP BY article_id ORDER BY article_id")
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE claims SET extractor_version = 'old', claimant = 'stale'"))
+        conn.execute(text("UPDATE articles SET claims_version = 'old'"))
+    engine.dispose()
+    nothing = reprocess_flow(db=db_url, origin="feed")
+    assert nothing["articles_reprocessed"] == 0
+    result = reprocess_flow(db=db_url, origin="seed")
+    assert result["articles_reprocessed"] == 5
+    after = counts(db_url, "SELECT article_id, count(*) FROM v_claims GROUP BY article_id ORDER BY article_id")
+    assert [tuple(r) for r in after] == [tuple(r) for r in before]
+    versions = counts(db_url, "SELECT DISTINCT extractor_version FROM v_claims")
+    assert [r[0] for r in versions] == [EXTRACTOR_VERSION]
+    assert counts(db_url, "SELECT count(*) FROM claims WHERE claimant = 'stale'")[0][0] == 0
+    runs = counts(db_url, "SELECT kind, status FROM v_runs WHERE kind = 'reprocess'")
+    assert [tuple(r) for r in runs] == [("reprocess", "completed"), ("reprocess", "completed")]
+
+
+def _many_feeds(server, n_feeds: int = 6, per_feed: int = 3) -> list[str]:
+    pool = seed_articles() + off_topic_articles()
+    feeds = []
+    for f in range(n_feeds):
+        items = []
+        for i in range(per_feed):
+            art = pool[(f * per_feed + i) % len(pool)]
+            path = f"/f{f}/{i}/{art.slug}"
+            items.append((server.add(path, body=article_html(art, server.base, canonical=server.url(path)).encode(),
+                                     delay_s=0.05), art))
+        feeds.append(server.add(f"/feed{f}.xml", body=atom_feed(f"Feed {f}", server.base, items),
+                                content_type="application/atom+xml"))
+    return feeds
+
+
+def test_two_overlapping_ingest_runs_on_postgres_store_every_article_once(pg_url, tmp_path, http_server):
+    feeds = _many_feeds(http_server)
+    feeds_file = quiet_settings(tmp_path, feeds, batch_size=2)
+    env = {**os.environ, "PREFECT_LOGGING_LEVEL": "WARNING"}
+    env.pop("PREFECT_API_URL", None)
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    assert CliRunner().invoke(app, ["init", "--db", pg_url, "--no-seed"]).exit_code == 0
+    command = [sys.executable, "-m", "flows.cli", "ingest", "--feeds", str(feeds_file), "--db", pg_url,
+               "--allow-private-networks", "--overlap", "parallel"]
+    workers = [subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+               for _ in range(2)]
+    outputs = [w.communicate(timeout=300) for w in workers]
+    assert all(w.returncode == 0 for w in workers), [o[1][-1500:] for o in outputs]
+    rows = counts(pg_url, "SELECT canonical_url, count(*) FROM articles GROUP BY canonical_url")
+    assert len(rows) == 18 and all(r[1] == 1 for r in rows)
+    polls = [len(http_server.hits(f"/feed{f}.xml")) for f in range(6)]
+    assert polls == [1] * 6  # the two workers split the feeds
+    pages = [r for r in http_server.requests if r.path.startswith("/f") and not r.path.endswith(".xml")]
+    assert len(pages) == 18  # and the pages: each fetched once
+    runs = counts(pg_url, "SELECT status, feeds_polled FROM v_runs WHERE kind = 'ingest'")
+    assert len(runs) == 2 and sum(r.feeds_polled for r in runs) == 6
+
+
+def test_overlapping_scheduled_run_is_skipped(tmp_path, http_server, prefect_harness):
+    from flows.leases import acquire, release
+
+    db = f"sqlite:///{tmp_path / 'o.db'}"
+    feeds_file = quiet_settings(tmp_path, [http_server.add("/x.xml", body=b"<rss version='2.0'><channel/></rss>")])
+    engine = make_engine(db)
+    from storage import init_db
+
+    init_db(engine)
+    acquire(engine, "ingest", wait=False)  # a run still in progress in this process
+    try:
+        skipped = ingest_flow(feeds_file=str(feeds_file), db=db, allow_private_networks=True)
+        assert skipped["status"] == "skipped"
+        assert counts(db, "SELECT count(*) FROM v_runs")[0][0] == 0
+    finally:
+        release(engine, "ingest")
+    done = ingest_flow(feeds_file=str(feeds_file), db=db, allow_private_networks=True)
+    assert done["status"] == "completed"
+    engine.dispose()
+
+
+def test_prefect_yaml_deploys_all_three(prefect_harness, tmp_path):
+    from prefect.settings import PREFECT_API_URL
+
+    spec = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+    assert {d["name"] for d in spec["deployments"]} == {"ingest", "backfill", "reprocess"}
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "PREFECT_LOGGING_LEVEL": "WARNING"}
+    subprocess.run([sys.executable, "-m", "prefect", "work-pool", "create", "claimwire", "--type", "process"],
+                   env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    deployed = subprocess.run([sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"], env=env, cwd=ROOT,
+                              capture_output=True, text=True, timeout=300)
+    assert deployed.returncode == 0, deployed.stdout[-3000:] + deployed.stderr[-3000:]
+
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+
+    async def read():
+        async with get_client() as client:
+            return await client.read_deployments()
+
+    deployments = {d.name: d for d in asyncio.run(read())}
+    assert {"ingest", "backfill", "reprocess"} <= set(deployments)
+    ingest = deployments["ingest"]
+    assert ingest.schedules and ingest.schedules[0].schedule.interval.total_seconds() == 900
+    assert not deployments["backfill"].schedules and not deployments["reprocess"].schedules
+    assert "urls_file" in deployments["backfill"].parameter_openapi_schema["properties"]
+    assert deployments["reprocess"].parameter_openapi_schema["properties"]["everything"]["type"] == "boolean"
