@@ -70,16 +70,22 @@ def main() -> None:
         else:
             import trafilatura
 
-            text = trafilatura.extract(html, favor_precision=args.method == "precision",
-                                       include_comments=args.method != "precision") or ""
+            text = (
+                trafilatura.extract(
+                    html, favor_precision=args.method == "precision", include_comments=args.method != "precision"
+                )
+                or ""
+            )
             method = args.method
         seconds += time.perf_counter() - start
         methods[method] += 1
         rows.append(tp_fp_fn(record.get("articleBody", ""), text))
     scores = macro_scores(rows)
     print(json.dumps({"pages": len(rows), **scores, "methods": methods, "pages_per_s": len(rows) / seconds}))
-    print(f"aeb: F1={scores['f1']:.3f} P={scores['precision']:.3f} R={scores['recall']:.3f} "
-          f"pages/s={len(rows) / seconds:.1f}")
+    print(
+        f"aeb: F1={scores['f1']:.3f} P={scores['precision']:.3f} R={scores['recall']:.3f} "
+        f"pages/s={len(rows) / seconds:.1f}"
+    )
 
 
 if __name__ == "__main__":

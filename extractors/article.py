@@ -154,8 +154,14 @@ def page_date(html: str, url: str | None = None, now: datetime | None = None) ->
     """The page's own publication date (htmldate), never in the future."""
     now = now or datetime.now(UTC)
     try:
-        found = find_date(html, url=url, original_date=True, extensive_search=False,
-                          max_date=now.strftime("%Y-%m-%d"))
+        found = find_date(
+            html,
+            url=url,
+            original_date=True,
+            extensive_search=False,
+            outputformat="%Y-%m-%dT%H:%M:%S%z",
+            max_date=now.strftime("%Y-%m-%d"),
+        )
     except Exception:
         return None
     value = _parse_date(found)
@@ -202,7 +208,30 @@ def extract_article(
     )
 
 
-_EN_STOP = frozenset(["the", "of", "and", "to", "in", "a", "is", "that", "for", "on", "with", "as", "by", "was", "said", "it", "from", "at", "he", "be"])
+_EN_STOP = frozenset(
+    [
+        "the",
+        "of",
+        "and",
+        "to",
+        "in",
+        "a",
+        "is",
+        "that",
+        "for",
+        "on",
+        "with",
+        "as",
+        "by",
+        "was",
+        "said",
+        "it",
+        "from",
+        "at",
+        "he",
+        "be",
+    ]
+)
 
 
 def _language(tree, text: str) -> str | None:

@@ -57,8 +57,9 @@ def _entry_link(entry, base: str) -> str | None:
     return link if link.startswith(("http://", "https://")) else None
 
 
-def parse_feed(body: bytes, feed_url: str, *, headers: dict[str, str] | None = None,
-               now: datetime | None = None) -> ParsedFeed:
+def parse_feed(
+    body: bytes, feed_url: str, *, headers: dict[str, str] | None = None, now: datetime | None = None
+) -> ParsedFeed:
     """Parse a feed body. Raises FeedParseError when the bytes are not a feed in any dialect."""
     now = now or datetime.now(UTC)
     try:

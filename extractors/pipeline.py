@@ -35,8 +35,13 @@ def _article_from_page(job: PageJob, now: datetime) -> Article:
     ctype = page.content_type.split(";")[0].strip().lower()
     if ctype and ctype not in HTML_TYPES:
         raise ExtractionError(f"not an HTML page: {ctype}")
-    return extract_article(page.text(), page.final_url or page.url, feed_published_at=job.feed_published_at,
-                           feed_title=job.feed_title, now=now)
+    return extract_article(
+        page.text(),
+        page.final_url or page.url,
+        feed_published_at=job.feed_published_at,
+        feed_title=job.feed_title,
+        now=now,
+    )
 
 
 def process_pages(

@@ -49,8 +49,9 @@ def feed_entries(settings: Settings, url: str, since: datetime | None) -> tuple[
     except (FetchError, FeedParseError) as exc:
         raise BackfillSourceError(f"feed {url}: {exc}") from exc
     items = [i for i in parsed.items if since is None or (i.published_at and i.published_at >= since)]
-    return [queue.QueueEntry(i.url, i.canonical_url, "backfill", None, i.title, i.published_at) for i in items], \
-        parsed.title
+    return [
+        queue.QueueEntry(i.url, i.canonical_url, "backfill", None, i.title, i.published_at) for i in items
+    ], parsed.title
 
 
 def sitemap_entries(settings: Settings, url: str, since: datetime | None) -> list[queue.QueueEntry]:
@@ -70,14 +71,18 @@ def sitemap_entries(settings: Settings, url: str, since: datetime | None) -> lis
         pending.extend(sitemap.children)
         for entry in sitemap.entries:
             if since is None or (entry.published_at and entry.published_at >= since):
-                entries.append(queue.QueueEntry(entry.url, canonical_url(entry.url), "backfill", None, entry.title,
-                                                entry.published_at))
+                entries.append(
+                    queue.QueueEntry(
+                        entry.url, canonical_url(entry.url), "backfill", None, entry.title, entry.published_at
+                    )
+                )
     return entries
 
 
 @task(name="enqueue-backfill")
-def enqueue_task(settings_json: str, urls_file: str | None, feed: str | None, sitemap: str | None,
-                 since: str | None, run_id: int) -> int:
+def enqueue_task(
+    settings_json: str, urls_file: str | None, feed: str | None, sitemap: str | None, since: str | None, run_id: int
+) -> int:
     settings = Settings.model_validate_json(settings_json)
     engine = engine_for(settings)
     since_at = datetime.fromisoformat(since).replace(tzinfo=UTC) if since else None
@@ -90,8 +95,9 @@ def enqueue_task(settings_json: str, urls_file: str | None, feed: str | None, si
             found, title = feed_entries(settings, feed, since_at)
             with engine.begin() as conn:
                 feed_id = feed_state.sync_feeds(conn, [feed_state.FeedConfig(url=feed, name=title)])[feed]
-            entries += [queue.QueueEntry(e.url, e.url_key, e.origin, feed_id, e.title, e.feed_published_at)
-                        for e in found]
+            entries += [
+                queue.QueueEntry(e.url, e.url_key, e.origin, feed_id, e.title, e.feed_published_at) for e in found
+            ]
         if sitemap:
             entries += sitemap_entries(settings, sitemap, since_at)
         with engine.begin() as conn:
@@ -101,14 +107,20 @@ def enqueue_task(settings_json: str, urls_file: str | None, feed: str | None, si
 
 
 @flow(name="backfill", log_prints=True)
-def backfill_flow(urls_file: str | None = None, feed: str | None = None, sitemap: str | None = None,
-                  since: str | None = None, retry_failures: bool = False, db: str | None = None,
-                  feeds_file: str | None = None, allow_private_networks: bool | None = None,
-                  workers: int | None = None) -> dict:
+def backfill_flow(
+    urls_file: str | None = None,
+    feed: str | None = None,
+    sitemap: str | None = None,
+    since: str | None = None,
+    retry_failures: bool = False,
+    db: str | None = None,
+    feeds_file: str | None = None,
+    allow_private_networks: bool | None = None,
+    workers: int | None = None,
+) -> dict:
     """Fetch a list of URLs, every item a feed still lists, or a sitemap's articles; or retry failures."""
     logger = get_run_logger()
-    settings, _ = effective_settings(feeds_file, db=db, allow_private_networks=allow_private_networks,
-                                     workers=workers)
+    settings, _ = effective_settings(feeds_file, db=db, allow_private_networks=allow_private_networks, workers=workers)
     engine = engine_for(settings)
     run_id = start_run(engine, "backfill")
     stats = RunStats()

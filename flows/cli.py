@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -12,15 +13,23 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-app = typer.Typer(help="claimwire: watch news feeds, extract attributed claims into SQL.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)
+app = typer.Typer(
+    help="claimwire: watch news feeds, extract attributed claims into SQL.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
 console = Console(stderr=False)
 err = Console(stderr=True)
 
-DbOption = Annotated[str | None, typer.Option("--db", help="Database URL (default $CLAIMWIRE_DB or ./data/claimwire.db)")]
+DbOption = Annotated[
+    str | None, typer.Option("--db", help="Database URL (default $CLAIMWIRE_DB or ./data/claimwire.db)")
+]
 FeedsOption = Annotated[Path | None, typer.Option("--feeds", help="Feeds file (default: the project's feeds.yaml)")]
-PrivateOption = Annotated[bool, typer.Option("--allow-private-networks",
-                                             help="Permit fetching from loopback/private addresses (tests, intranets)")]
+PrivateOption = Annotated[
+    bool,
+    typer.Option("--allow-private-networks", help="Permit fetching from loopback/private addresses (tests, intranets)"),
+]
 
 
 def _quiet_prefect() -> None:
@@ -40,7 +49,9 @@ def init(db: DbOption = None, no_seed: Annotated[bool, typer.Option("--no-seed")
     settings = Settings(**({"db": db} if db else {}))
     engine = make_engine(settings.db)
     migrated = init_db(engine)
-    console.print(f"schema: {'migrated to newest' if migrated else 'already current'} ({engine.url.render_as_string()})")
+    console.print(
+        f"schema: {'migrated to newest' if migrated else 'already current'} ({engine.url.render_as_string()})"
+    )
     if not no_seed:
         stats = load_seed_corpus(engine, settings)
         if stats.articles_new:
@@ -66,14 +77,25 @@ def ingest(
     from flows.runtime import task_runner as runner_for
 
     try:
-        settings, _ = effective_settings(feeds, db=db, allow_private_networks=allow_private_networks or None,
-                                         workers=workers, task_runner=task_runner, overlap=overlap)
+        settings, _ = effective_settings(
+            feeds,
+            db=db,
+            allow_private_networks=allow_private_networks or None,
+            workers=workers,
+            task_runner=task_runner,
+            overlap=overlap,
+        )
     except ConfigError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
     result = ingest_flow.with_options(task_runner=runner_for(settings))(
-        feeds_file=str(settings.feeds_file), db=db, allow_private_networks=allow_private_networks or None,
-        workers=workers, task_runner_name=task_runner, overlap=overlap)
+        feeds_file=str(settings.feeds_file),
+        db=db,
+        allow_private_networks=allow_private_networks or None,
+        workers=workers,
+        task_runner_name=task_runner,
+        overlap=overlap,
+    )
     _print_summary("ingest", result)
 
 
@@ -82,8 +104,12 @@ def backfill(
     urls: Annotated[Path | None, typer.Option("--urls", help="File of article URLs, one per line (# comments)")] = None,
     feed: Annotated[str | None, typer.Option("--feed", help="Every item this feed still lists")] = None,
     sitemap: Annotated[str | None, typer.Option("--sitemap", help="A news sitemap or sitemap index")] = None,
-    since: Annotated[str | None, typer.Option("--since", help="Only items published on/after this date (YYYY-MM-DD)")] = None,
-    retry_failures: Annotated[bool, typer.Option("--retry-failures", help="Retry every recorded URL failure now")] = False,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Only items published on/after this date (YYYY-MM-DD)")
+    ] = None,
+    retry_failures: Annotated[
+        bool, typer.Option("--retry-failures", help="Retry every recorded URL failure now")
+    ] = False,
     db: DbOption = None,
     feeds: FeedsOption = None,
     allow_private_networks: PrivateOption = False,
@@ -103,9 +129,17 @@ def backfill(
         _check_date(since)
     with _QueueProgress(db, "backfill"):
         try:
-            result = backfill_flow(urls_file=str(urls) if urls else None, feed=feed, sitemap=sitemap, since=since,
-                                   retry_failures=retry_failures, db=db, feeds_file=str(feeds) if feeds else None,
-                                   allow_private_networks=allow_private_networks or None, workers=workers)
+            result = backfill_flow(
+                urls_file=str(urls) if urls else None,
+                feed=feed,
+                sitemap=sitemap,
+                since=since,
+                retry_failures=retry_failures,
+                db=db,
+                feeds_file=str(feeds) if feeds else None,
+                allow_private_networks=allow_private_networks or None,
+                workers=workers,
+            )
         except BackfillSourceError as exc:
             err.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(1) from exc
@@ -151,26 +185,41 @@ class _QueueProgress:
 
         engine = make_engine(self.db, read_only=True)
         total = None
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=err, transient=True) as progress:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as progress:
             task = progress.add_task(f"{self.origin}: waiting for the queue", total=None)
             while not self._stop.wait(1.0):
                 try:
                     with engine.connect() as conn:
-                        remaining = conn.execute(select(func.count()).select_from(QueuedUrl).where(
-                            QueuedUrl.origin == self.origin, QueuedUrl.status.in_(("pending", "fetching")))).scalar_one()
+                        remaining = conn.execute(
+                            select(func.count())
+                            .select_from(QueuedUrl)
+                            .where(QueuedUrl.origin == self.origin, QueuedUrl.status.in_(("pending", "fetching")))
+                        ).scalar_one()
                 except Exception:
                     continue  # schema not there yet
                 if total is None or remaining > total:
                     total = remaining
-                progress.update(task, description=f"{self.origin}: fetching", total=total or None,
-                                completed=(total or 0) - remaining)
+                progress.update(
+                    task,
+                    description=f"{self.origin}: fetching",
+                    total=total or None,
+                    completed=(total or 0) - remaining,
+                )
         engine.dispose()
 
 
 @app.command()
 def reprocess(
-    since: Annotated[str | None, typer.Option("--since", help="Articles published/fetched on or after this date")] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Articles published/fetched on or after this date")
+    ] = None,
     origin: Annotated[str | None, typer.Option("--origin", help="seed | feed | backfill")] = None,
     everything: Annotated[bool, typer.Option("--all", help="Every relevant article, even if already current")] = False,
     db: DbOption = None,
@@ -204,14 +253,18 @@ def serve(
     from flows.ingest import ingest_flow
 
     deployment = ingest_flow.to_deployment(
-        name="ingest-served", interval=timedelta(minutes=interval_minutes),
-        parameters={"feeds_file": str(feeds) if feeds else None, "db": db,
-                    "allow_private_networks": allow_private_networks or None, "overlap": overlap})
+        name="ingest-served",
+        interval=timedelta(minutes=interval_minutes),
+        parameters={
+            "feeds_file": str(feeds) if feeds else None,
+            "db": db,
+            "allow_private_networks": allow_private_networks or None,
+            "overlap": overlap,
+        },
+    )
     console.print(f"serving ingest every {interval_minutes:g} minutes (overlap: {overlap}); Ctrl-C to stop")
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         prefect_serve(deployment, print_starting_message=False)
-    except KeyboardInterrupt:
-        pass
     console.print("stopped")
 
 
@@ -220,8 +273,9 @@ def dashboard(
     db: DbOption = None,
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8765,
     host: Annotated[str, typer.Option(help="Address to bind; anything but loopback needs --token")] = "127.0.0.1",
-    token: Annotated[str | None, typer.Option(envvar="CLAIMWIRE_DASHBOARD_TOKEN",
-                                              help="Access token required from browsers")] = None,
+    token: Annotated[
+        str | None, typer.Option(envvar="CLAIMWIRE_DASHBOARD_TOKEN", help="Access token required from browsers")
+    ] = None,
 ) -> None:
     """Serve the read-only claims dashboard in a browser."""
     import uvicorn
@@ -229,8 +283,9 @@ def dashboard(
     from flows.dashboard.app import create_app
 
     if host not in ("127.0.0.1", "localhost", "::1") and not token:
-        err.print("error: serving on a non-loopback address needs an access token (--token or "
-                  "CLAIMWIRE_DASHBOARD_TOKEN)")
+        err.print(
+            "error: serving on a non-loopback address needs an access token (--token or CLAIMWIRE_DASHBOARD_TOKEN)"
+        )
         raise typer.Exit(2)
     console.print(f"dashboard on http://{host}:{port}/" + (f"?token={token}" if token else ""))
     uvicorn.run(create_app(db, token=token), host=host, port=port, log_level="warning")
@@ -317,8 +372,16 @@ def status(db: DbOption = None) -> None:
         for col in ("run", "kind", "started", "status", "feeds", "new", "failed", "claims"):
             runs.add_column(col)
         for r in queries.recent_runs(conn):
-            runs.add_row(str(r.id), r.kind, r.started_at.strftime("%Y-%m-%d %H:%M:%S"), r.status, str(r.feeds_polled),
-                         str(r.articles_new), str(r.articles_failed), str(r.claims_new))
+            runs.add_row(
+                str(r.id),
+                r.kind,
+                r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+                r.status,
+                str(r.feeds_polled),
+                str(r.articles_new),
+                str(r.articles_failed),
+                str(r.claims_new),
+            )
         console.print(runs)
         failing = queries.failing_feeds(conn)
         if failing:
@@ -326,8 +389,12 @@ def status(db: DbOption = None) -> None:
             for col in ("feed", "failures", "last error", "next poll"):
                 ft.add_column(col)
             for f in failing:
-                ft.add_row(f.url, str(f.consecutive_failures), (f.last_error or "")[:90],
-                           f.next_poll_at.strftime("%Y-%m-%d %H:%M") if f.next_poll_at else "")
+                ft.add_row(
+                    f.url,
+                    str(f.consecutive_failures),
+                    (f.last_error or "")[:90],
+                    f.next_poll_at.strftime("%Y-%m-%d %H:%M") if f.next_poll_at else "",
+                )
             console.print(ft)
         open_failures = queries.open_failures(conn, limit=20)
         if open_failures:
@@ -335,8 +402,14 @@ def status(db: DbOption = None) -> None:
             for col in ("kind", "target", "stage", "attempts", "error", "next retry"):
                 ot.add_column(col)
             for f in open_failures:
-                ot.add_row(f.kind, f.target[:70], f.stage, str(f.attempts), f.error[:60],
-                           f.next_retry_at.strftime("%Y-%m-%d %H:%M") if f.next_retry_at else "gave up")
+                ot.add_row(
+                    f.kind,
+                    f.target[:70],
+                    f.stage,
+                    str(f.attempts),
+                    f.error[:60],
+                    f.next_retry_at.strftime("%Y-%m-%d %H:%M") if f.next_retry_at else "gave up",
+                )
             console.print(ot)
     engine.dispose()
 
@@ -355,12 +428,16 @@ def extract_text(files: Annotated[list[Path], typer.Argument(help="Saved HTML fi
 
                 raw = gzip.decompress(raw)
             article = extract_article(decode_html(raw), path.resolve().as_uri())
-            record.update(title=article.title, text=article.text, author=article.author,
-                          published=article.published_at.isoformat() if article.published_at else None,
-                          language=article.language, method=article.method)
+            record.update(
+                title=article.title,
+                text=article.text,
+                author=article.author,
+                published=article.published_at.isoformat() if article.published_at else None,
+                language=article.language,
+                method=article.method,
+            )
         except (OSError, ExtractionError) as exc:
-            record.update(title=None, text="", author=None, published=None, language=None, method=None,
-                          error=str(exc))
+            record.update(title=None, text="", author=None, published=None, language=None, method=None, error=str(exc))
         sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 

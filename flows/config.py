@@ -58,8 +58,13 @@ def load_feeds_file(path: Path) -> FeedsConfig:
     except ValidationError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
     feeds = [
-        FeedConfig(url=str(f.url), name=f.name, tags=tuple(f.tags), poll_interval_s=int(f.poll_interval_minutes * 60),
-                   keywords=tuple(f.keywords))
+        FeedConfig(
+            url=str(f.url),
+            name=f.name,
+            tags=tuple(f.tags),
+            poll_interval_s=int(f.poll_interval_minutes * 60),
+            keywords=tuple(f.keywords),
+        )
         for f in parsed.feeds
     ]
     keywords = list(parsed.keywords) + [k for f in parsed.feeds for k in f.keywords]
@@ -71,8 +76,11 @@ def effective_settings(feeds_file: Path | None = None, **overrides) -> tuple[Set
     base = Settings()
     path = Path(feeds_file) if feeds_file else base.feeds_file
     config = load_feeds_file(path)
-    merged = {**config.settings, **{k: v for k, v in base.model_dump(exclude_unset=True).items()},
-              **{k: v for k, v in overrides.items() if v is not None}}
+    merged = {
+        **config.settings,
+        **{k: v for k, v in base.model_dump(exclude_unset=True).items()},
+        **{k: v for k, v in overrides.items() if v is not None},
+    }
     merged["feeds_file"] = path
     merged.setdefault("keywords", config.keywords)
     return Settings(**merged), config

@@ -69,8 +69,15 @@ def address_is_public(address: str) -> bool:
     ip = ipaddress.ip_address(address)
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
-    return not (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_reserved
-                or ip.is_unspecified or (isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT))
+    return not (
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+        or (isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT)
+    )
 
 
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
@@ -104,13 +111,20 @@ class Fetcher:
         self.settings = settings
         self._global = asyncio.Semaphore(settings.total_concurrency)
         self._host_sems: dict[str, asyncio.Semaphore] = defaultdict(
-            lambda: asyncio.Semaphore(settings.per_host_concurrency))
+            lambda: asyncio.Semaphore(settings.per_host_concurrency)
+        )
         self._host_next: dict[str, float] = defaultdict(float)
         self._host_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        timeout = httpx.Timeout(connect=settings.connect_timeout_s, read=settings.read_timeout_s,
-                                write=settings.read_timeout_s, pool=settings.total_timeout_s)
+        timeout = httpx.Timeout(
+            connect=settings.connect_timeout_s,
+            read=settings.read_timeout_s,
+            write=settings.read_timeout_s,
+            pool=settings.total_timeout_s,
+        )
         self.client = httpx.AsyncClient(
-            timeout=timeout, follow_redirects=False, trust_env=False,
+            timeout=timeout,
+            follow_redirects=False,
+            trust_env=False,
             headers={"User-Agent": settings.user_agent, "Accept-Encoding": "gzip, deflate"},
             limits=httpx.Limits(max_connections=settings.total_concurrency * 2, max_keepalive_connections=32),
         )
@@ -134,7 +148,8 @@ class Fetcher:
             if blocked:
                 raise BlockedAddress(
                     f"refused: {host} resolves to non-public address {blocked[0]} "
-                    "(use --allow-private-networks to permit)")
+                    "(use --allow-private-networks to permit)"
+                )
         return addresses[0]
 
     async def _polite(self, host: str) -> None:
@@ -180,8 +195,15 @@ class Fetcher:
             if isinstance(result, str):
                 current = result
                 continue
-            return Page(url=url, final_url=current, status=result[0], content_type=result[1], body=result[2],
-                        fetched_at=datetime.now(UTC), headers=result[3])
+            return Page(
+                url=url,
+                final_url=current,
+                status=result[0],
+                content_type=result[1],
+                body=result[2],
+                fetched_at=datetime.now(UTC),
+                headers=result[3],
+            )
         raise FetchError(f"too many redirects (more than {self.settings.max_redirects})", permanent=True)
 
     async def _fetch_once(self, url: str, kind: str, validators: Validators | None):
@@ -197,8 +219,11 @@ class Fetcher:
         port = request_url.port or (443 if request_url.scheme == "https" else 80)
         address = await self._resolve_checked(host, port)
         headers = {"Host": request_url.netloc.decode("ascii")}
-        headers["Accept"] = ("application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
-                             if kind == "feed" else "text/html, application/xhtml+xml;q=0.9, */*;q=0.5")
+        headers["Accept"] = (
+            "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
+            if kind == "feed"
+            else "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
+        )
         if validators and validators.etag:
             headers["If-None-Match"] = validators.etag
         if validators and validators.last_modified:
@@ -255,7 +280,11 @@ class Fetcher:
             raise FetchError(f"timeout while reading: {type(exc).__name__}") from exc
         except httpx.HTTPError as exc:
             raise FetchError(f"connection broke while reading: {exc}") from exc
-        if kind == "page" and not media and not bytes(body[:1024]).lstrip().lower().startswith((b"<!doctype", b"<html")):
+        if (
+            kind == "page"
+            and not media
+            and not bytes(body[:1024]).lstrip().lower().startswith((b"<!doctype", b"<html"))
+        ):
             raise FetchError("not an HTML page: no content type and no HTML prolog", permanent=True)
         return (status, content_type, bytes(body), dict(response.headers))
 

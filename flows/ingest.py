@@ -28,8 +28,14 @@ def poll_feeds_task(settings_json: str, feed_urls: list[str], run_id: int) -> Ru
 
 
 @task(name="process-batches")
-def process_batches_task(settings_json: str, origins: list[str], run_id: int, max_batches: int | None = None,
-                         force_retries: bool = False, only_retries: bool = False) -> RunStats:
+def process_batches_task(
+    settings_json: str,
+    origins: list[str],
+    run_id: int,
+    max_batches: int | None = None,
+    force_retries: bool = False,
+    only_retries: bool = False,
+) -> RunStats:
     """Drain the queue one batch at a time; several of these run side by side as workers."""
     settings = Settings.model_validate_json(settings_json)
     engine = engine_for(settings)
@@ -37,8 +43,9 @@ def process_batches_task(settings_json: str, origins: list[str], run_id: int, ma
     batches = 0
     try:
         while max_batches is None or batches < max_batches:
-            stats, claimed = process_batch(engine, settings, origins=origins, run_id=run_id,
-                                           force_retries=force_retries, only_retries=only_retries)
+            stats, claimed = process_batch(
+                engine, settings, origins=origins, run_id=run_id, force_retries=force_retries, only_retries=only_retries
+            )
             if not claimed:
                 break
             batches += 1
@@ -51,8 +58,10 @@ def process_batches_task(settings_json: str, origins: list[str], run_id: int, ma
 
 def drain_queue(settings: Settings, origins: list[str], run_id: int, **kwargs) -> RunStats:
     """Submit one draining task per worker and add up what they did."""
-    futures = [process_batches_task.submit(settings.model_dump_json(), origins, run_id, **kwargs)
-               for _ in range(max(1, settings.workers))]
+    futures = [
+        process_batches_task.submit(settings.model_dump_json(), origins, run_id, **kwargs)
+        for _ in range(max(1, settings.workers))
+    ]
     total = RunStats()
     for future in futures:
         total.add(future.result())
@@ -60,11 +69,22 @@ def drain_queue(settings: Settings, origins: list[str], run_id: int, **kwargs) -
 
 
 @flow(name="ingest", log_prints=True)
-def ingest_flow(feeds_file: str | None = None, db: str | None = None, allow_private_networks: bool | None = None,
-                workers: int | None = None, task_runner_name: str | None = None,
-                overlap: str | None = None) -> dict:
-    settings, config = effective_settings(feeds_file, db=db, allow_private_networks=allow_private_networks,
-                                          workers=workers, task_runner=task_runner_name, overlap=overlap)
+def ingest_flow(
+    feeds_file: str | None = None,
+    db: str | None = None,
+    allow_private_networks: bool | None = None,
+    workers: int | None = None,
+    task_runner_name: str | None = None,
+    overlap: str | None = None,
+) -> dict:
+    settings, config = effective_settings(
+        feeds_file,
+        db=db,
+        allow_private_networks=allow_private_networks,
+        workers=workers,
+        task_runner=task_runner_name,
+        overlap=overlap,
+    )
     return run_ingest(settings, config)
 
 
@@ -89,8 +109,12 @@ def run_ingest(settings: Settings, config) -> dict:
         urls = [f.url for f in config.feeds]
         for i in range(0, len(urls), settings.feed_batch_size):
             stats.add(poll_feeds_task(settings.model_dump_json(), urls[i : i + settings.feed_batch_size], run_id))
-        logger.info("polled %d feeds: %d not modified, %d failed", stats.feeds_polled, stats.feeds_not_modified,
-                    stats.feeds_failed)
+        logger.info(
+            "polled %d feeds: %d not modified, %d failed",
+            stats.feeds_polled,
+            stats.feeds_not_modified,
+            stats.feeds_failed,
+        )
         stats.add(drain_queue(settings, ["feed"], run_id))
         status = "completed"
         return {"status": status, "run_id": run_id, **_public(stats)}

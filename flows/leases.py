@@ -31,8 +31,9 @@ def try_acquire(engine: Engine, name: str) -> bool:
         row = conn.execute(select(Lease.__table__).where(Lease.name == name)).first()
         if row is not None and (row.expires_at < now or _holder_dead(row.holder)):
             conn.execute(delete(Lease).where(Lease.name == name, Lease.holder == row.holder))
-        inserted = insert_ignore(conn, Lease.__table__,
-                                 [{"name": name, "holder": worker_id(), "expires_at": now + LEASE_TTL}], ["name"])
+        inserted = insert_ignore(
+            conn, Lease.__table__, [{"name": name, "holder": worker_id(), "expires_at": now + LEASE_TTL}], ["name"]
+        )
         return inserted == 1
 
 
@@ -46,8 +47,11 @@ def acquire(engine: Engine, name: str, *, wait: bool, timeout_s: float = 3600, p
 
 def renew(engine: Engine, name: str) -> None:
     with engine.begin() as conn:
-        conn.execute(update(Lease).where(Lease.name == name, Lease.holder == worker_id())
-                     .values(expires_at=datetime.now(UTC) + LEASE_TTL))
+        conn.execute(
+            update(Lease)
+            .where(Lease.name == name, Lease.holder == worker_id())
+            .values(expires_at=datetime.now(UTC) + LEASE_TTL)
+        )
 
 
 def release(engine: Engine, name: str) -> None:

@@ -16,14 +16,20 @@ from storage.runs import RunStats, finish_run, start_run
 from storage.writes import replace_claims
 
 
-def stale_article_ids(engine, *, since: datetime | None, origin: str | None, everything: bool,
-                      relevance_threshold: float) -> list[int]:
+def stale_article_ids(
+    engine, *, since: datetime | None, origin: str | None, everything: bool, relevance_threshold: float
+) -> list[int]:
     """Articles whose claims came from another extractor version (or, with ``everything``, all
     relevant originals). Duplicates never carry claims of their own."""
     query = select(ArticleRow.id).where(ArticleRow.duplicate_of.is_(None))
     if everything:
-        query = query.where(or_(ArticleRow.origin == "seed", ArticleRow.relevance >= relevance_threshold,
-                                ArticleRow.claims_version.is_not(None)))
+        query = query.where(
+            or_(
+                ArticleRow.origin == "seed",
+                ArticleRow.relevance >= relevance_threshold,
+                ArticleRow.claims_version.is_not(None),
+            )
+        )
     else:
         query = query.where(ArticleRow.claims_version.is_not(None), ArticleRow.claims_version != EXTRACTOR_VERSION)
     if since is not None:
@@ -53,8 +59,13 @@ def reprocess_batch(settings_json: str, article_ids: list[int]) -> RunStats:
 
 
 @flow(name="reprocess", log_prints=True)
-def reprocess_flow(since: str | None = None, origin: str | None = None, everything: bool = False,
-                   db: str | None = None, batch_size: int = 50) -> dict:
+def reprocess_flow(
+    since: str | None = None,
+    origin: str | None = None,
+    everything: bool = False,
+    db: str | None = None,
+    batch_size: int = 50,
+) -> dict:
     settings = Settings(**({"db": db} if db else {}))
     engine = engine_for(settings)
     run_id = start_run(engine, "reprocess")
@@ -62,8 +73,13 @@ def reprocess_flow(since: str | None = None, origin: str | None = None, everythi
     status = "failed"
     try:
         since_at = datetime.fromisoformat(since).replace(tzinfo=UTC) if since else None
-        ids = stale_article_ids(engine, since=since_at, origin=origin, everything=everything,
-                                relevance_threshold=settings.relevance_threshold)
+        ids = stale_article_ids(
+            engine,
+            since=since_at,
+            origin=origin,
+            everything=everything,
+            relevance_threshold=settings.relevance_threshold,
+        )
         # Batches run one after another: the NLP model is the bottleneck and holds one core.
         for i in range(0, len(ids), batch_size):
             stats.add(reprocess_batch(settings.model_dump_json(), ids[i : i + batch_size]))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from dataclasses import asdict
 
 from sqlalchemy import Engine
@@ -28,8 +27,14 @@ def task_runner(settings: Settings):
     if settings.task_runner == "dask":
         from prefect_dask import DaskTaskRunner
 
-        return DaskTaskRunner(cluster_kwargs={"n_workers": max(1, settings.workers), "threads_per_worker": 1,
-                                              "processes": True, "dashboard_address": None})
+        return DaskTaskRunner(
+            cluster_kwargs={
+                "n_workers": max(1, settings.workers),
+                "threads_per_worker": 1,
+                "processes": True,
+                "dashboard_address": None,
+            }
+        )
     return ThreadPoolTaskRunner(max_workers=max(1, settings.workers))
 
 
@@ -41,17 +46,14 @@ def summary_markdown(kind: str, run_id: int, stats: RunStats) -> str:
     return "\n".join(lines)
 
 
-@contextlib.contextmanager
-def quiet_prefect_logs() -> Iterator[None]:
-    yield
-
-
 def publish_artifact(kind: str, run_id: int, stats: RunStats) -> None:
     """A markdown table of what the run did, attached to the Prefect flow run."""
     from prefect.artifacts import create_markdown_artifact
 
-    try:
-        create_markdown_artifact(markdown=summary_markdown(kind, run_id, stats), key=f"claimwire-{kind}",
-                                 description=f"claimwire {kind} run {run_id}")
-    except Exception:  # an artifact is a report, never a reason to fail the run
-        pass
+    # An artifact is a report, never a reason to fail the run.
+    with contextlib.suppress(Exception):
+        create_markdown_artifact(
+            markdown=summary_markdown(kind, run_id, stats),
+            key=f"claimwire-{kind}",
+            description=f"claimwire {kind} run {run_id}",
+        )

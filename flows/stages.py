@@ -90,8 +90,9 @@ async def _poll_all(settings: Settings, feeds: Sequence[feed_state.FeedState]) -
         return await asyncio.gather(*[_poll_one(fetcher, f) for f in feeds])
 
 
-def poll_feeds(engine: Engine, settings: Settings, feeds: Sequence[feed_state.FeedState],
-               run_id: int | None = None) -> RunStats:
+def poll_feeds(
+    engine: Engine, settings: Settings, feeds: Sequence[feed_state.FeedState], run_id: int | None = None
+) -> RunStats:
     """Poll feeds, update their state and enqueue new items. Returns the counts for the run."""
     stats = RunStats()
     if not feeds:
@@ -111,18 +112,31 @@ def poll_feeds(engine: Engine, settings: Settings, feeds: Sequence[feed_state.Fe
                 error = f"{outcome.failure.stage}: {outcome.failure.error}"
                 if outage:
                     error = f"not charged (every feed failed: likely our own outage): {error}"
-                feed_state.record_poll_failure(conn, feed, error=error, now=now,
-                                               retry_after_s=outcome.failure.retry_after_s, charge=not outage)
+                feed_state.record_poll_failure(
+                    conn, feed, error=error, now=now, retry_after_s=outcome.failure.retry_after_s, charge=not outage
+                )
                 if not outage:
-                    record_failure(conn, kind="feed", target=feed.url, stage=outcome.failure.stage,
-                                   error=outcome.failure.error, now=now, retry_after_s=outcome.failure.retry_after_s,
-                                   max_attempts=10**6)  # feeds are never given up on, only backed off
+                    record_failure(
+                        conn,
+                        kind="feed",
+                        target=feed.url,
+                        stage=outcome.failure.stage,
+                        error=outcome.failure.error,
+                        now=now,
+                        retry_after_s=outcome.failure.retry_after_s,
+                        max_attempts=10**6,
+                    )  # feeds are never given up on, only backed off
                 continue
             page = outcome.page
             feed_state.record_poll_success(
-                conn, feed, status=outcome.status if outcome.status != "unchanged" else "not_modified", now=now,
-                etag=page.headers.get("etag"), last_modified=page.headers.get("last-modified"),
-                body_hash=body_hash(page.body) if outcome.status == "ok" else None)
+                conn,
+                feed,
+                status=outcome.status if outcome.status != "unchanged" else "not_modified",
+                now=now,
+                etag=page.headers.get("etag"),
+                last_modified=page.headers.get("last-modified"),
+                body_hash=body_hash(page.body) if outcome.status == "ok" else None,
+            )
             resolve_failure(conn, kind="feed", target=feed.url, now=now)
             if outcome.status != "ok":
                 stats.feeds_not_modified += 1
@@ -131,9 +145,22 @@ def poll_feeds(engine: Engine, settings: Settings, feeds: Sequence[feed_state.Fe
             fresh = feed_state.new_items(conn, feed, outcome.items, now)
             if first_poll:
                 fresh = newest_first(fresh)[: settings.max_initial_items]
-            queue.enqueue(conn, [
-                queue.QueueEntry(url=i.url, url_key=i.canonical_url, origin="feed", feed_id=feed.id, title=i.title,
-                                 feed_published_at=i.published_at) for i in fresh], now, run_id)
+            queue.enqueue(
+                conn,
+                [
+                    queue.QueueEntry(
+                        url=i.url,
+                        url_key=i.canonical_url,
+                        origin="feed",
+                        feed_id=feed.id,
+                        title=i.title,
+                        feed_published_at=i.published_at,
+                    )
+                    for i in fresh
+                ],
+                now,
+                run_id,
+            )
             stats.extra["items_new"] = stats.extra.get("items_new", 0) + len(fresh)
     stats.extra["poll_s"] = time.perf_counter() - started
     return stats
@@ -141,17 +168,26 @@ def poll_feeds(engine: Engine, settings: Settings, feeds: Sequence[feed_state.Fe
 
 async def _fetch_all(settings: Settings, work: Sequence[queue.Work]) -> list[Page | FetchError]:
     async with Fetcher(settings) as fetcher:
+
         async def one(item: queue.Work):
             try:
                 return await fetcher.fetch(item.url, kind="page")
             except FetchError as exc:
                 return exc
+
         return await asyncio.gather(*[one(w) for w in work])
 
 
-def process_batch(engine: Engine, settings: Settings, *, origins: Sequence[str], run_id: int | None = None,
-                  force_retries: bool = False, only_retries: bool = False,
-                  retry_failures: bool = True) -> tuple[RunStats, int]:
+def process_batch(
+    engine: Engine,
+    settings: Settings,
+    *,
+    origins: Sequence[str],
+    run_id: int | None = None,
+    force_retries: bool = False,
+    only_retries: bool = False,
+    retry_failures: bool = True,
+) -> tuple[RunStats, int]:
     """Claim one batch from the queue and take it through fetch, extraction, claims and storage.
 
     Returns (stats, number of URLs claimed); 0 claimed means the queue is drained for ``origins``.
@@ -161,9 +197,15 @@ def process_batch(engine: Engine, settings: Settings, *, origins: Sequence[str],
     now = datetime.now(UTC)
     with engine.begin() as conn:
         queue.release_dead_claims(conn)
-        work = queue.claim_batch(conn, limit=settings.batch_size, now=now, origins=origins,
-                                 retry_failures=retry_failures, force_retries=force_retries,
-                                 only_retries=only_retries)
+        work = queue.claim_batch(
+            conn,
+            limit=settings.batch_size,
+            now=now,
+            origins=origins,
+            retry_failures=retry_failures,
+            force_retries=force_retries,
+            only_retries=only_retries,
+        )
     if not work:
         return stats, 0
     t0 = time.perf_counter()
@@ -174,14 +216,20 @@ def process_batch(engine: Engine, settings: Settings, *, origins: Sequence[str],
         if isinstance(result, FetchError):
             failures.append((item, failure_from(result, "url", item.url)))
         else:
-            jobs.append(PageJob(page=result, origin=item.origin, feed_title=item.title,
-                                feed_published_at=item.feed_published_at))
+            jobs.append(
+                PageJob(
+                    page=result, origin=item.origin, feed_title=item.title, feed_published_at=item.feed_published_at
+                )
+            )
             job_work.append(item)
     t0 = time.perf_counter()
     processed = process_pages(
-        jobs, topic=topic_model(tuple(settings.keywords)),
+        jobs,
+        topic=topic_model(tuple(settings.keywords)),
         claims=claim_extractor() if settings.extract_claims else None,
-        relevance_threshold=settings.relevance_threshold, now=now)
+        relevance_threshold=settings.relevance_threshold,
+        now=now,
+    )
     timings["extract_claims_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     for item, result in zip(job_work, processed, strict=True):
@@ -191,9 +239,16 @@ def process_batch(engine: Engine, settings: Settings, *, origins: Sequence[str],
         _store_one(engine, item, result, stats)
     for item, failure in failures:
         with engine.begin() as conn:
-            record_failure(conn, kind="url", target=item.url, stage=failure.stage, error=failure.error,
-                           now=datetime.now(UTC), retry_after_s=failure.retry_after_s,
-                           max_attempts=settings.max_attempts)
+            record_failure(
+                conn,
+                kind="url",
+                target=item.url,
+                stage=failure.stage,
+                error=failure.error,
+                now=datetime.now(UTC),
+                retry_after_s=failure.retry_after_s,
+                max_attempts=settings.max_attempts,
+            )
             queue.mark_failed(conn, item.id)
         stats.articles_failed += 1
     timings["store_s"] = time.perf_counter() - t0
@@ -205,8 +260,9 @@ def _store_one(engine: Engine, item: queue.Work, processed: ProcessedArticle, st
     """One article, its claims and its queue row in one transaction: all of it or none of it."""
     with engine.begin() as conn:
         stored = save_processed(conn, processed, feed_id=item.feed_id)
-        queue.mark_done(conn, item.id, datetime.now(UTC), stored.article_id,
-                        status="done" if stored.created else "duplicate")
+        queue.mark_done(
+            conn, item.id, datetime.now(UTC), stored.article_id, status="done" if stored.created else "duplicate"
+        )
         resolve_failure(conn, kind="url", target=item.url, now=datetime.now(UTC))
     if stored.created and stored.duplicate_of is None:
         stats.articles_new += 1
@@ -230,9 +286,13 @@ def load_seed_corpus(engine: Engine, settings: Settings) -> RunStats:
     if not missing:
         return stats
     processed = process_texts(
-        [d.article for d in missing], origin="seed", topic=None,
-        claims=claim_extractor() if settings.extract_claims else None, relevance_threshold=0.0,
-        outlets=[d.outlet for d in missing])
+        [d.article for d in missing],
+        origin="seed",
+        topic=None,
+        claims=claim_extractor() if settings.extract_claims else None,
+        relevance_threshold=0.0,
+        outlets=[d.outlet for d in missing],
+    )
     for result in processed:
         with engine.begin() as conn:
             saved = save_processed(conn, result)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, String, and_, cast, func, literal, or_, select, text
+from sqlalchemy import Connection, and_, func, literal, or_, select
 
 from storage.models import ArticleRow, ClaimRow, FailureRow, Feed, QuantityRow, RunRow
 from storage.types import UTCDateTime
@@ -36,7 +36,9 @@ class ClaimFilter:
         out = []
         if self.q:
             like = f"%{self.q.lower()}%"
-            out.append(or_(func.lower(ClaimRow.text).like(like), func.lower(func.coalesce(ClaimRow.claimant, "")).like(like)))
+            out.append(
+                or_(func.lower(ClaimRow.text).like(like), func.lower(func.coalesce(ClaimRow.claimant, "")).like(like))
+            )
         if self.claimant == "(outlet)":
             out.append(ClaimRow.claimant.is_(None))
         elif self.claimant:
@@ -65,8 +67,12 @@ def claims_over_time(conn: Connection, period: str = "week") -> list[dict]:
 
 
 def undated_claims(conn: Connection) -> int:
-    return conn.execute(select(func.count()).select_from(ClaimRow).join(ArticleRow, ArticleRow.id == ClaimRow.article_id)
-                        .where(ArticleRow.published_at.is_(None))).scalar_one()
+    return conn.execute(
+        select(func.count())
+        .select_from(ClaimRow)
+        .join(ArticleRow, ArticleRow.id == ClaimRow.article_id)
+        .where(ArticleRow.published_at.is_(None))
+    ).scalar_one()
 
 
 def top_claimants(conn: Connection, limit: int = 15) -> list[tuple[str, int, datetime | None]]:
@@ -75,46 +81,92 @@ def top_claimants(conn: Connection, limit: int = 15) -> list[tuple[str, int, dat
         select(ClaimRow.claimant, func.count().label("n"), last)
         .join(ArticleRow, ArticleRow.id == ClaimRow.article_id)
         .where(ClaimRow.claimant.is_not(None))
-        .group_by(ClaimRow.claimant).order_by(func.count().desc(), ClaimRow.claimant).limit(limit)
+        .group_by(ClaimRow.claimant)
+        .order_by(func.count().desc(), ClaimRow.claimant)
+        .limit(limit)
     ).all()
-    return [(c, n, UTCDateTime().process_result_value(d, conn.dialect) if isinstance(d, str) else d) for c, n, d in rows]
+    return [
+        (c, n, UTCDateTime().process_result_value(d, conn.dialect) if isinstance(d, str) else d) for c, n, d in rows
+    ]
 
 
 def counted_groups(conn: Connection, limit: int = 12) -> list[tuple[str, int]]:
-    return [tuple(r) for r in conn.execute(
-        select(QuantityRow.counted, func.count()).where(QuantityRow.counted.is_not(None))
-        .group_by(QuantityRow.counted).order_by(func.count().desc(), QuantityRow.counted).limit(limit)).all()]
+    return [
+        tuple(r)
+        for r in conn.execute(
+            select(QuantityRow.counted, func.count())
+            .where(QuantityRow.counted.is_not(None))
+            .group_by(QuantityRow.counted)
+            .order_by(func.count().desc(), QuantityRow.counted)
+            .limit(limit)
+        ).all()
+    ]
 
 
 def quantities_for(conn: Connection, counted: str, limit: int = 500) -> list:
     return conn.execute(
-        select(QuantityRow.value, QuantityRow.unit, QuantityRow.text.label("quantity_text"), ClaimRow.claimant,
-               ClaimRow.id.label("claim_id"), ClaimRow.verification, ArticleRow.published_at, ArticleRow.id.label("article_id"),
-               ArticleRow.origin, ArticleRow.outlet)
-        .join(ClaimRow, ClaimRow.id == QuantityRow.claim_id).join(ArticleRow, ArticleRow.id == ClaimRow.article_id)
+        select(
+            QuantityRow.value,
+            QuantityRow.unit,
+            QuantityRow.text.label("quantity_text"),
+            ClaimRow.claimant,
+            ClaimRow.id.label("claim_id"),
+            ClaimRow.verification,
+            ArticleRow.published_at,
+            ArticleRow.id.label("article_id"),
+            ArticleRow.origin,
+            ArticleRow.outlet,
+        )
+        .join(ClaimRow, ClaimRow.id == QuantityRow.claim_id)
+        .join(ArticleRow, ArticleRow.id == ClaimRow.article_id)
         .where(QuantityRow.counted == counted)
-        .order_by(ArticleRow.published_at.is_(None), ArticleRow.published_at.desc(), QuantityRow.id.desc()).limit(limit)
+        .order_by(ArticleRow.published_at.is_(None), ArticleRow.published_at.desc(), QuantityRow.id.desc())
+        .limit(limit)
     ).all()
 
 
 def claims_page(conn: Connection, flt: ClaimFilter, page: int = 1, page_size: int = PAGE_SIZE) -> tuple[list, int]:
     conditions = flt.conditions()
-    base = select(ClaimRow.id).join(ArticleRow, ArticleRow.id == ClaimRow.article_id).where(and_(literal(True), *conditions))
+    base = (
+        select(ClaimRow.id)
+        .join(ArticleRow, ArticleRow.id == ClaimRow.article_id)
+        .where(and_(literal(True), *conditions))
+    )
     total = conn.execute(select(func.count()).select_from(base.subquery())).scalar_one()
     rows = conn.execute(
-        select(ClaimRow.id, ClaimRow.text, ClaimRow.claimant, ClaimRow.cue, ClaimRow.verification, ClaimRow.article_id,
-               ArticleRow.title, ArticleRow.url, ArticleRow.outlet, ArticleRow.published_at, ArticleRow.origin)
+        select(
+            ClaimRow.id,
+            ClaimRow.text,
+            ClaimRow.claimant,
+            ClaimRow.cue,
+            ClaimRow.verification,
+            ClaimRow.article_id,
+            ArticleRow.title,
+            ArticleRow.url,
+            ArticleRow.outlet,
+            ArticleRow.published_at,
+            ArticleRow.origin,
+        )
         .join(ArticleRow, ArticleRow.id == ClaimRow.article_id)
         .where(and_(literal(True), *conditions))
         .order_by(ArticleRow.published_at.is_(None), ArticleRow.published_at.desc(), ClaimRow.id.desc())
-        .limit(page_size).offset(max(0, page - 1) * page_size)
+        .limit(page_size)
+        .offset(max(0, page - 1) * page_size)
     ).all()
     return rows, total
 
 
 def outlets(conn: Connection, limit: int = 100) -> list[str]:
-    return [r[0] for r in conn.execute(select(ArticleRow.outlet).where(ArticleRow.outlet.is_not(None))
-                                       .group_by(ArticleRow.outlet).order_by(func.count().desc()).limit(limit))]
+    return [
+        r[0]
+        for r in conn.execute(
+            select(ArticleRow.outlet)
+            .where(ArticleRow.outlet.is_not(None))
+            .group_by(ArticleRow.outlet)
+            .order_by(func.count().desc())
+            .limit(limit)
+        )
+    ]
 
 
 def article(conn: Connection, article_id: int):
@@ -122,28 +174,38 @@ def article(conn: Connection, article_id: int):
 
 
 def article_claims(conn: Connection, article_id: int) -> list:
-    return conn.execute(select(ClaimRow.__table__).where(ClaimRow.article_id == article_id)
-                        .order_by(ClaimRow.start_char)).all()
+    return conn.execute(
+        select(ClaimRow.__table__).where(ClaimRow.article_id == article_id).order_by(ClaimRow.start_char)
+    ).all()
 
 
 def claim_quantities(conn: Connection, claim_ids: list[int]) -> dict[int, list]:
     if not claim_ids:
         return {}
     out: dict[int, list] = {}
-    for row in conn.execute(select(QuantityRow.__table__).where(QuantityRow.claim_id.in_(claim_ids))
-                            .order_by(QuantityRow.claim_id, QuantityRow.ordinal)):
+    for row in conn.execute(
+        select(QuantityRow.__table__)
+        .where(QuantityRow.claim_id.in_(claim_ids))
+        .order_by(QuantityRow.claim_id, QuantityRow.ordinal)
+    ):
         out.setdefault(row.claim_id, []).append(row)
     return out
 
 
 def health(conn: Connection) -> dict:
     runs = conn.execute(select(RunRow.__table__).order_by(RunRow.id.desc()).limit(10)).all()
-    failing = conn.execute(select(Feed.__table__).where(Feed.consecutive_failures > 0)
-                           .order_by(Feed.consecutive_failures.desc()).limit(20)).all()
-    waiting = conn.execute(select(FailureRow.__table__).where(FailureRow.resolved_at.is_(None), FailureRow.gave_up == 0)
-                           .order_by(FailureRow.next_retry_at).limit(20)).all()
-    waiting_total = conn.execute(select(func.count()).select_from(FailureRow).where(
-        FailureRow.resolved_at.is_(None), FailureRow.gave_up == 0)).scalar_one()
+    failing = conn.execute(
+        select(Feed.__table__).where(Feed.consecutive_failures > 0).order_by(Feed.consecutive_failures.desc()).limit(20)
+    ).all()
+    waiting = conn.execute(
+        select(FailureRow.__table__)
+        .where(FailureRow.resolved_at.is_(None), FailureRow.gave_up == 0)
+        .order_by(FailureRow.next_retry_at)
+        .limit(20)
+    ).all()
+    waiting_total = conn.execute(
+        select(func.count()).select_from(FailureRow).where(FailureRow.resolved_at.is_(None), FailureRow.gave_up == 0)
+    ).scalar_one()
     return {"runs": runs, "failing_feeds": failing, "waiting": waiting, "waiting_total": waiting_total}
 
 
@@ -154,6 +216,3 @@ def totals(conn: Connection) -> dict:
         "claimants": conn.execute(select(func.count(func.distinct(ClaimRow.claimant)))).scalar_one(),
         "quantities": conn.execute(select(func.count()).select_from(QuantityRow)).scalar_one(),
     }
-
-
-__all__ = ["ClaimFilter", "String", "cast", "text"]

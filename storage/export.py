@@ -57,7 +57,9 @@ def export(engine: Engine, what: str, fmt: str, out: IO, since: datetime | None 
     elif fmt == "jsonl":
         for chunk in chunks:
             for row in chunk:
-                out.write(json.dumps({c: _plain(v) for c, v in zip(columns, row, strict=True)}, ensure_ascii=False) + "\n")
+                out.write(
+                    json.dumps({c: _plain(v) for c, v in zip(columns, row, strict=True)}, ensure_ascii=False) + "\n"
+                )
             count += len(chunk)
     elif fmt == "parquet":
         import pyarrow as pa
@@ -66,8 +68,13 @@ def export(engine: Engine, what: str, fmt: str, out: IO, since: datetime | None 
         writer = None
         schema = None
         for chunk in chunks:
-            data = {c: [_plain(row[i]) if isinstance(row[i], date) and not isinstance(row[i], datetime) else row[i]
-                        for row in chunk] for i, c in enumerate(columns)}
+            data = {
+                c: [
+                    _plain(row[i]) if isinstance(row[i], date) and not isinstance(row[i], datetime) else row[i]
+                    for row in chunk
+                ]
+                for i, c in enumerate(columns)
+            }
             table = pa.table(data) if schema is None else pa.table(data, schema=schema)
             if writer is None:
                 schema = table.schema

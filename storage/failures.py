@@ -19,25 +19,46 @@ def retry_delay_s(attempts: int, retry_after_s: float | None = None) -> float:
     return max(delay, retry_after_s or 0.0)
 
 
-def record_failure(conn: Connection, *, kind: str, target: str, stage: str, error: str, now: datetime,
-                   retry_after_s: float | None = None, max_attempts: int = MAX_ATTEMPTS) -> int:
+def record_failure(
+    conn: Connection,
+    *,
+    kind: str,
+    target: str,
+    stage: str,
+    error: str,
+    now: datetime,
+    retry_after_s: float | None = None,
+    max_attempts: int = MAX_ATTEMPTS,
+) -> int:
     """Upsert a failure and schedule its retry. Returns the attempt count."""
     table = FailureRow.__table__
     dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     stmt = dialect_insert(table).values(
-        kind=kind, target=target, stage=stage, error=error[:4000], attempts=1, first_failed_at=now,
-        last_failed_at=now, gave_up=0,
+        kind=kind,
+        target=target,
+        stage=stage,
+        error=error[:4000],
+        attempts=1,
+        first_failed_at=now,
+        last_failed_at=now,
+        gave_up=0,
     )
     stmt = stmt.on_conflict_do_update(
         index_elements=["kind", "target"],
-        set_={"stage": stage, "error": error[:4000], "last_failed_at": now, "resolved_at": None,
-              "attempts": table.c.attempts + 1},
+        set_={
+            "stage": stage,
+            "error": error[:4000],
+            "last_failed_at": now,
+            "resolved_at": None,
+            "attempts": table.c.attempts + 1,
+        },
     ).returning(table.c.id, table.c.attempts)
     row = conn.execute(stmt).one()
     gave_up = row.attempts >= max_attempts
     next_retry = None if gave_up else now + timedelta(seconds=retry_delay_s(row.attempts, retry_after_s))
-    conn.execute(update(FailureRow).where(FailureRow.id == row.id).values(
-        next_retry_at=next_retry, gave_up=int(gave_up)))
+    conn.execute(
+        update(FailureRow).where(FailureRow.id == row.id).values(next_retry_at=next_retry, gave_up=int(gave_up))
+    )
     return row.attempts
 
 

@@ -39,8 +39,9 @@ class FeedState:
     items_seen: int
 
 
-def failure_backoff_s(interval_s: int, failures: int, retry_after_s: float | None = None,
-                      cap_s: int = MAX_BACKOFF_S) -> float:
+def failure_backoff_s(
+    interval_s: int, failures: int, retry_after_s: float | None = None, cap_s: int = MAX_BACKOFF_S
+) -> float:
     """Delay before the next poll after ``failures`` consecutive failures: exponential with a cap,
     never sooner than the server's Retry-After."""
     delay = min(cap_s, interval_s * (2 ** max(0, failures - 1)))
@@ -54,13 +55,25 @@ def sync_feeds(conn: Connection, configs: Sequence[FeedConfig]) -> dict[str, int
     insert_ignore(
         conn,
         Feed.__table__,
-        [{"url": c.url, "name": c.name, "tags": json.dumps(list(c.tags)), "poll_interval_s": c.poll_interval_s,
-          "consecutive_failures": 0, "items_seen": 0} for c in configs],
+        [
+            {
+                "url": c.url,
+                "name": c.name,
+                "tags": json.dumps(list(c.tags)),
+                "poll_interval_s": c.poll_interval_s,
+                "consecutive_failures": 0,
+                "items_seen": 0,
+            }
+            for c in configs
+        ],
         ["url"],
     )
     for c in configs:
-        conn.execute(update(Feed).where(Feed.url == c.url).values(
-            name=c.name, tags=json.dumps(list(c.tags)), poll_interval_s=c.poll_interval_s))
+        conn.execute(
+            update(Feed)
+            .where(Feed.url == c.url)
+            .values(name=c.name, tags=json.dumps(list(c.tags)), poll_interval_s=c.poll_interval_s)
+        )
     rows = conn.execute(select(Feed.url, Feed.id).where(Feed.url.in_([c.url for c in configs]))).all()
     return {url: feed_id for url, feed_id in rows}
 
@@ -71,24 +84,42 @@ POLL_CLAIM = timedelta(minutes=10)
 def due_feeds(conn: Connection, urls: Sequence[str], now: datetime, *, claim: bool = True) -> list[FeedState]:
     """Feeds whose next poll is due. With ``claim`` they are taken for this run: their next poll moves
     ahead by a short lease, so a concurrent run (another worker) polls the others, not these."""
-    query = (select(Feed.__table__).where(Feed.url.in_(list(urls)),
-                                          or_(Feed.next_poll_at.is_(None), Feed.next_poll_at <= now))
-             .order_by(Feed.next_poll_at.is_(None).desc(), Feed.next_poll_at, Feed.id))
+    query = (
+        select(Feed.__table__)
+        .where(Feed.url.in_(list(urls)), or_(Feed.next_poll_at.is_(None), Feed.next_poll_at <= now))
+        .order_by(Feed.next_poll_at.is_(None).desc(), Feed.next_poll_at, Feed.id)
+    )
     if claim and conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     rows = conn.execute(query).all()
     if claim and rows:
         conn.execute(update(Feed).where(Feed.id.in_([r.id for r in rows])).values(next_poll_at=now + POLL_CLAIM))
     return [
-        FeedState(f.id, f.url, f.name, f.etag, f.last_modified, f.body_hash, f.poll_interval_s,
-                  f.consecutive_failures, f.items_seen)
+        FeedState(
+            f.id,
+            f.url,
+            f.name,
+            f.etag,
+            f.last_modified,
+            f.body_hash,
+            f.poll_interval_s,
+            f.consecutive_failures,
+            f.items_seen,
+        )
         for f in rows
     ]
 
 
-def record_poll_success(conn: Connection, feed: FeedState, *, status: str, now: datetime,
-                        etag: str | None = None, last_modified: str | None = None,
-                        body_hash: str | None = None) -> None:
+def record_poll_success(
+    conn: Connection,
+    feed: FeedState,
+    *,
+    status: str,
+    now: datetime,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    body_hash: str | None = None,
+) -> None:
     values = {
         "last_polled_at": now,
         "last_success_at": now,
@@ -102,14 +133,29 @@ def record_poll_success(conn: Connection, feed: FeedState, *, status: str, now: 
     conn.execute(update(Feed).where(Feed.id == feed.id).values(**values))
 
 
-def record_poll_failure(conn: Connection, feed: FeedState, *, error: str, now: datetime,
-                        retry_after_s: float | None = None, charge: bool = True) -> float:
+def record_poll_failure(
+    conn: Connection,
+    feed: FeedState,
+    *,
+    error: str,
+    now: datetime,
+    retry_after_s: float | None = None,
+    charge: bool = True,
+) -> float:
     """Record a failed poll. ``charge=False`` (our own outage) keeps the failure count and schedule."""
     failures = feed.consecutive_failures + 1 if charge else feed.consecutive_failures
     delay = failure_backoff_s(feed.poll_interval_s, failures, retry_after_s) if charge else feed.poll_interval_s
-    conn.execute(update(Feed).where(Feed.id == feed.id).values(
-        last_polled_at=now, last_status="failed" if charge else "outage", consecutive_failures=failures,
-        last_error=error[:2000], next_poll_at=now + timedelta(seconds=delay)))
+    conn.execute(
+        update(Feed)
+        .where(Feed.id == feed.id)
+        .values(
+            last_polled_at=now,
+            last_status="failed" if charge else "outage",
+            consecutive_failures=failures,
+            last_error=error[:2000],
+            next_poll_at=now + timedelta(seconds=delay),
+        )
+    )
     return delay
 
 

@@ -121,9 +121,7 @@ class ArticleRow(Base):
 class ClaimRow(Base):
     __tablename__ = "claims"
     __table_args__ = (
-        UniqueConstraint(
-            "article_id", "extractor_version", "start_char", "end_char", name="uq_claims_article_span"
-        ),
+        UniqueConstraint("article_id", "extractor_version", "start_char", "end_char", name="uq_claims_article_span"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), index=True)

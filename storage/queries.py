@@ -9,8 +9,9 @@ from storage.models import ArticleRow, ClaimRow, FailureRow, Feed, QuantityRow, 
 
 def article_counts(conn: Connection) -> dict[str, dict[str, int]]:
     rows = conn.execute(
-        select(ArticleRow.origin, func.count(), func.count(ArticleRow.duplicate_of), func.count(ArticleRow.claims_version))
-        .group_by(ArticleRow.origin)
+        select(
+            ArticleRow.origin, func.count(), func.count(ArticleRow.duplicate_of), func.count(ArticleRow.claims_version)
+        ).group_by(ArticleRow.origin)
     ).all()
     return {origin: {"articles": n, "duplicates": d, "with_claims": c} for origin, n, d, c in rows}
 
@@ -18,7 +19,9 @@ def article_counts(conn: Connection) -> dict[str, dict[str, int]]:
 def claim_counts(conn: Connection) -> dict[str, int]:
     total = conn.execute(select(func.count()).select_from(ClaimRow)).scalar_one()
     quantities = conn.execute(select(func.count()).select_from(QuantityRow)).scalar_one()
-    by_verification = dict(conn.execute(select(ClaimRow.verification, func.count()).group_by(ClaimRow.verification)).all())
+    by_verification = dict(
+        conn.execute(select(ClaimRow.verification, func.count()).group_by(ClaimRow.verification)).all()
+    )
     return {"claims": total, "quantities": quantities, **{f"verification:{k}": v for k, v in by_verification.items()}}
 
 
@@ -27,10 +30,14 @@ def recent_runs(conn: Connection, limit: int = 10) -> list:
 
 
 def failing_feeds(conn: Connection, limit: int = 50) -> list:
-    return list(conn.execute(
-        select(Feed.__table__).where(Feed.consecutive_failures > 0)
-        .order_by(Feed.consecutive_failures.desc(), Feed.url).limit(limit)
-    ).all())
+    return list(
+        conn.execute(
+            select(Feed.__table__)
+            .where(Feed.consecutive_failures > 0)
+            .order_by(Feed.consecutive_failures.desc(), Feed.url)
+            .limit(limit)
+        ).all()
+    )
 
 
 def feeds_overview(conn: Connection) -> dict[str, int]:
@@ -40,15 +47,20 @@ def feeds_overview(conn: Connection) -> dict[str, int]:
 
 
 def open_failures(conn: Connection, limit: int = 50) -> list:
-    return list(conn.execute(
-        select(FailureRow.__table__).where(FailureRow.resolved_at.is_(None))
-        .order_by(FailureRow.last_failed_at.desc()).limit(limit)
-    ).all())
+    return list(
+        conn.execute(
+            select(FailureRow.__table__)
+            .where(FailureRow.resolved_at.is_(None))
+            .order_by(FailureRow.last_failed_at.desc())
+            .limit(limit)
+        ).all()
+    )
 
 
 def open_failure_count(conn: Connection) -> dict[str, int]:
     rows = conn.execute(
-        select(FailureRow.kind, FailureRow.gave_up, func.count()).where(FailureRow.resolved_at.is_(None))
+        select(FailureRow.kind, FailureRow.gave_up, func.count())
+        .where(FailureRow.resolved_at.is_(None))
         .group_by(FailureRow.kind, FailureRow.gave_up)
     ).all()
     return {f"{kind}{' (gave up)' if gave_up else ''}": n for kind, gave_up, n in rows}

@@ -46,9 +46,20 @@ def enqueue(conn: Connection, entries: Sequence[QueueEntry], now: datetime, run_
     return insert_ignore(
         conn,
         QueuedUrl.__table__,
-        [{"url": e.url, "url_key": e.url_key, "origin": e.origin, "feed_id": e.feed_id, "title": e.title,
-          "feed_published_at": e.feed_published_at, "status": "pending", "added_at": now, "run_id": run_id}
-         for e in entries],
+        [
+            {
+                "url": e.url,
+                "url_key": e.url_key,
+                "origin": e.origin,
+                "feed_id": e.feed_id,
+                "title": e.title,
+                "feed_published_at": e.feed_published_at,
+                "status": "pending",
+                "added_at": now,
+                "run_id": run_id,
+            }
+            for e in entries
+        ],
         ["url_key"],
     )
 
@@ -57,8 +68,9 @@ def release_dead_claims(conn: Connection) -> int:
     """Put back work claimed by processes on this host that no longer exist (killed, crashed)."""
     host = socket.gethostname()
     rows = conn.execute(
-        select(QueuedUrl.id, QueuedUrl.claimed_by).where(QueuedUrl.status == "fetching",
-                                                          QueuedUrl.claimed_by.like(f"{host}:%"))
+        select(QueuedUrl.id, QueuedUrl.claimed_by).where(
+            QueuedUrl.status == "fetching", QueuedUrl.claimed_by.like(f"{host}:%")
+        )
     ).all()
     dead = [r.id for r in rows if not _pid_alive(int(r.claimed_by.rsplit(":", 1)[1]))]
     if dead:
@@ -79,25 +91,45 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _due_failure(now: datetime, force: bool):
-    condition = and_(FailureRow.kind == "url", FailureRow.target == QueuedUrl.url,
-                     FailureRow.resolved_at.is_(None), FailureRow.gave_up == 0)
+    condition = and_(
+        FailureRow.kind == "url",
+        FailureRow.target == QueuedUrl.url,
+        FailureRow.resolved_at.is_(None),
+        FailureRow.gave_up == 0,
+    )
     if not force:
         condition = and_(condition, FailureRow.next_retry_at <= now)
     return exists().where(condition)
 
 
-def claim_batch(conn: Connection, *, limit: int, now: datetime, origins: Sequence[str] = ("feed", "backfill"),
-                retry_failures: bool = True, force_retries: bool = False, only_retries: bool = False) -> list[Work]:
+def claim_batch(
+    conn: Connection,
+    *,
+    limit: int,
+    now: datetime,
+    origins: Sequence[str] = ("feed", "backfill"),
+    retry_failures: bool = True,
+    force_retries: bool = False,
+    only_retries: bool = False,
+) -> list[Work]:
     """Claim up to ``limit`` URLs: pending ones, stale claims, and failed ones whose retry is due."""
     conditions = []
     if not only_retries:
-        conditions += [QueuedUrl.status == "pending",
-                       and_(QueuedUrl.status == "fetching", QueuedUrl.claimed_at < now - STALE_CLAIM)]
+        conditions += [
+            QueuedUrl.status == "pending",
+            and_(QueuedUrl.status == "fetching", QueuedUrl.claimed_at < now - STALE_CLAIM),
+        ]
     if retry_failures or only_retries:
         conditions.append(and_(QueuedUrl.status == "failed", _due_failure(now, force_retries)))
     query = (
-        select(QueuedUrl.id, QueuedUrl.url, QueuedUrl.origin, QueuedUrl.feed_id, QueuedUrl.title,
-               QueuedUrl.feed_published_at)
+        select(
+            QueuedUrl.id,
+            QueuedUrl.url,
+            QueuedUrl.origin,
+            QueuedUrl.feed_id,
+            QueuedUrl.title,
+            QueuedUrl.feed_published_at,
+        )
         .where(QueuedUrl.origin.in_(list(origins)), or_(*conditions))
         .order_by(QueuedUrl.id)
         .limit(limit)
@@ -106,14 +138,20 @@ def claim_batch(conn: Connection, *, limit: int, now: datetime, origins: Sequenc
         query = query.with_for_update(skip_locked=True, of=QueuedUrl.__table__)
     rows = conn.execute(query).all()
     if rows:
-        conn.execute(update(QueuedUrl).where(QueuedUrl.id.in_([r.id for r in rows])).values(
-            status="fetching", claimed_at=now, claimed_by=worker_id()))
+        conn.execute(
+            update(QueuedUrl)
+            .where(QueuedUrl.id.in_([r.id for r in rows]))
+            .values(status="fetching", claimed_at=now, claimed_by=worker_id())
+        )
     return [Work(r.id, r.url, r.origin, r.feed_id, r.title, r.feed_published_at) for r in rows]
 
 
 def mark_done(conn: Connection, work_id: int, now: datetime, article_id: int | None, status: str = "done") -> None:
-    conn.execute(update(QueuedUrl).where(QueuedUrl.id == work_id).values(
-        status=status, article_id=article_id, done_at=now, claimed_by=None))
+    conn.execute(
+        update(QueuedUrl)
+        .where(QueuedUrl.id == work_id)
+        .values(status=status, article_id=article_id, done_at=now, claimed_by=None)
+    )
 
 
 def mark_failed(conn: Connection, work_id: int) -> None:

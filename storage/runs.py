@@ -23,8 +23,15 @@ class RunStats:
     extra: dict = field(default_factory=dict)
 
     def add(self, other: RunStats) -> None:
-        for name in ("feeds_polled", "feeds_not_modified", "feeds_failed", "articles_new",
-                     "articles_duplicate", "articles_failed", "claims_new"):
+        for name in (
+            "feeds_polled",
+            "feeds_not_modified",
+            "feeds_failed",
+            "articles_new",
+            "articles_duplicate",
+            "articles_failed",
+            "claims_new",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for key, value in other.extra.items():
             self.extra[key] = self.extra.get(key, 0) + value if isinstance(value, int | float) else value
@@ -32,13 +39,17 @@ class RunStats:
 
 def start_run(engine: Engine, kind: str) -> int:
     with engine.begin() as conn:
-        return conn.execute(insert(RunRow).values(kind=kind, started_at=utcnow(), status="running")
-                            .returning(RunRow.id)).scalar_one()
+        return conn.execute(
+            insert(RunRow).values(kind=kind, started_at=utcnow(), status="running").returning(RunRow.id)
+        ).scalar_one()
 
 
 def finish_run(engine: Engine, run_id: int, stats: RunStats, status: str = "completed") -> None:
     values = asdict(stats)
     extra = values.pop("extra")
     with engine.begin() as conn:
-        conn.execute(update(RunRow).where(RunRow.id == run_id).values(
-            finished_at=utcnow(), status=status, detail=json.dumps(extra, default=str), **values))
+        conn.execute(
+            update(RunRow)
+            .where(RunRow.id == run_id)
+            .values(finished_at=utcnow(), status=status, detail=json.dumps(extra, default=str), **values)
+        )

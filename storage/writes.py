@@ -21,8 +21,11 @@ def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]
         return 0
     dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     # RETURNING counts what was really inserted; rowcount is unreliable for executemany on some drivers.
-    stmt = (dialect_insert(table).on_conflict_do_nothing(index_elements=list(conflict))
-            .returning(*[table.c[name] for name in conflict]))
+    stmt = (
+        dialect_insert(table)
+        .on_conflict_do_nothing(index_elements=list(conflict))
+        .returning(*[table.c[name] for name in conflict])
+    )
     return len(conn.execute(stmt, list(rows)).all())
 
 
@@ -85,8 +88,9 @@ def replace_claims(conn: Connection, article_id: int, claims: Iterable[Claim], e
     Called in one transaction per article, so a dashboard sees the old set or the new one, never half.
     Returns the number of claims written.
     """
-    conn.execute(delete(ClaimRow).where(ClaimRow.article_id == article_id,
-                                        ClaimRow.extractor_version != extractor_version))
+    conn.execute(
+        delete(ClaimRow).where(ClaimRow.article_id == article_id, ClaimRow.extractor_version != extractor_version)
+    )
     claim_table, qty_table = ClaimRow.__table__, QuantityRow.__table__
     written = 0
     for claim in claims:
@@ -113,8 +117,14 @@ def replace_claims(conn: Connection, article_id: int, claims: Iterable[Claim], e
             conn,
             qty_table,
             [
-                {"claim_id": claim_id, "ordinal": i, "value": q.value, "unit": q.unit, "counted": q.counted,
-                 "text": q.text}
+                {
+                    "claim_id": claim_id,
+                    "ordinal": i,
+                    "value": q.value,
+                    "unit": q.unit,
+                    "counted": q.counted,
+                    "text": q.text,
+                }
                 for i, q in enumerate(claim.quantities)
             ],
             ["claim_id", "ordinal"],

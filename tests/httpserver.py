@@ -3,6 +3,7 @@ request is recorded so tests can assert on conditional-GET headers and politenes
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import threading
 import time
@@ -63,8 +64,11 @@ class TestServer:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                if route.etag and self.headers.get("If-None-Match") == route.etag or (
-                        route.last_modified and self.headers.get("If-Modified-Since") == route.last_modified):
+                if (
+                    route.etag
+                    and self.headers.get("If-None-Match") == route.etag
+                    or (route.last_modified and self.headers.get("If-Modified-Since") == route.last_modified)
+                ):
                     self.send_response(304)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
@@ -102,10 +106,8 @@ class TestServer:
                 for key, value in (extra or {}).items():
                     self.send_header(key, value)
                 self.end_headers()
-                try:
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True

@@ -21,7 +21,7 @@ def one(extractor, text: str, index: int = 0):
     claims = extractor.extract(text)
     assert claims, f"no claim from {text!r}"
     for claim in claims:
-        assert text[claim.start:claim.end] == claim.text
+        assert text[claim.start : claim.end] == claim.text
     return claims[index]
 
 
@@ -30,14 +30,27 @@ def one(extractor, text: str, index: int = 0):
     [
         ("Maria Ivanova said that the recruitment office had closed for the week.", "Maria Ivanova", "said"),
         ("The recruitment office had closed for the week, Maria Ivanova said.", "Maria Ivanova", "said"),
-        ("The recruitment office had closed for the week, said Oleg Petrov, the district mayor.", "Oleg Petrov", "said"),
-        ("The recruitment office had closed for the week, according to the regional governor's office.",
-         "regional governor's office", "according to"),
+        (
+            "The recruitment office had closed for the week, said Oleg Petrov, the district mayor.",
+            "Oleg Petrov",
+            "said",
+        ),
+        (
+            "The recruitment office had closed for the week, according to the regional governor's office.",
+            "regional governor's office",
+            "according to",
+        ),
         ("Oleg Petrov told Reuters that the recruitment office had closed for the week.", "Oleg Petrov", "told"),
-        ("Anton Sokolov, head of the regional draft board, said that quotas were not being met.",
-         "Anton Sokolov", "said"),
-        ("Anton Sokolov, head of the regional draft board, in a written statement said quotas were missed.",
-         "Anton Sokolov", "said"),
+        (
+            "Anton Sokolov, head of the regional draft board, said that quotas were not being met.",
+            "Anton Sokolov",
+            "said",
+        ),
+        (
+            "Anton Sokolov, head of the regional draft board, in a written statement said quotas were missed.",
+            "Anton Sokolov",
+            "said",
+        ),
         ("The ministry denied that any conscripts had been sent to the front.", "ministry", "denied"),
         ("“We were never told where we were going,” wrote a soldier named Pavel.", "a soldier named Pavel", "wrote"),
     ],
@@ -49,11 +62,13 @@ def test_attribution_patterns(extractor, text, claimant, cue):
 
 
 def test_pronoun_and_description_resolve_to_the_named_source(extractor):
-    text = ("The Institute for the Study of War said that Russia was recruiting prisoners.\n"
-            "The think tank added that the recruits received two weeks of training.\n"
-            "Dmitry Orlov, a lawyer who represents several families, said the men had signed contracts under pressure.\n"
-            "He added that none of them had been paid.\n"
-            "The lawyer said the families had written to the prosecutor.")
+    text = (
+        "The Institute for the Study of War said that Russia was recruiting prisoners.\n"
+        "The think tank added that the recruits received two weeks of training.\n"
+        "Dmitry Orlov, a lawyer who represents several families, said the men had signed contracts under pressure.\n"
+        "He added that none of them had been paid.\n"
+        "The lawyer said the families had written to the prosecutor."
+    )
     claims = extractor.extract(text)
     by_start = {c.text.split()[1]: c.claimant for c in claims}
     assert "Institute for the Study of War" in by_start["think"]
@@ -62,17 +77,21 @@ def test_pronoun_and_description_resolve_to_the_named_source(extractor):
 
 
 def test_quote_across_sentences_and_paragraphs_takes_the_speaker_named_once(extractor):
-    text = ("“We were sent forward without maps. Half of the unit never came back.\n"
-            "“Nobody answers our letters,” said Igor Belov, a former reservist.\n"
-            "The ministry did not respond to a request for comment.")
+    text = (
+        "“We were sent forward without maps. Half of the unit never came back.\n"
+        "“Nobody answers our letters,” said Igor Belov, a former reservist.\n"
+        "The ministry did not respond to a request for comment."
+    )
     claims = extractor.extract(text)
     assert [c.claimant for c in claims[:3]] == ["Igor Belov"] * 3
     assert all("for comment" not in c.text for c in claims)
 
 
 def test_outlet_voice_has_no_claimant_and_clause_split(extractor):
-    claims = extractor.extract("Training courses have been shortened to two weeks, while the General Staff "
-                               "of Ukraine said Russia had begun recruiting in prisons.")
+    claims = extractor.extract(
+        "Training courses have been shortened to two weeks, while the General Staff "
+        "of Ukraine said Russia had begun recruiting in prisons."
+    )
     assert len(claims) == 2
     assert claims[0].claimant is None
     assert "General Staff" in claims[1].claimant
@@ -83,11 +102,16 @@ def test_outlet_voice_has_no_claimant_and_clause_split(extractor):
     [
         ("Officials said 120,000 Russian soldiers had been killed.", [(120000, None, "soldiers")]),
         ("The bonus was raised to $2,150 a month, the governor said.", [(2150, "USD", None)]),
-        ("Between 20 and 40 percent of recruits refused to serve, the report said.",
-         [(20, "percent", None), (40, "percent", None)]),
+        (
+            "Between 20 and 40 percent of recruits refused to serve, the report said.",
+            [(20, "percent", None), (40, "percent", None)],
+        ),
         ("A dozen men left the prison with the recruiters, she said.", [(12, None, "men")]),
         ("Only one-third of the quota has been filled, Avdonin said.", [(0.3333, "fraction", None)]),
-        ("Eight of the 11 volunteers deserted within a month, the commander said.", [(8, None, None), (11, None, "volunteers")]),
+        (
+            "Eight of the 11 volunteers deserted within a month, the commander said.",
+            [(8, None, None), (11, None, "volunteers")],
+        ),
         ("The army recruited 1.5 million men last year, the ministry said.", [(1_500_000, None, "men")]),
         ("Lawmakers raised the draft age to 30 from 27 in 2023.", [(30, None, None), (27, None, None)]),
         ("Deserters face up to 10 years in prison under the law passed on Tuesday.", [(10, "years", None)]),
@@ -97,7 +121,7 @@ def test_quantities(extractor, text, expected):
     claim = one(extractor, text)
     got = [(q.value, q.unit) for q in claim.quantities]
     assert len(got) == len(expected), claim.quantities
-    for (value, unit), (want_value, want_unit, want_counted) in zip(got, expected, strict=True):
+    for (value, unit), (want_value, want_unit, _want_counted) in zip(got, expected, strict=True):
         assert value == pytest.approx(want_value, rel=1e-3)
         assert unit == want_unit
     counted = [q.counted for q in claim.quantities]
@@ -107,8 +131,11 @@ def test_quantities(extractor, text, expected):
 
 
 def test_dates_years_times_and_ordinals_are_not_quantities(extractor):
-    claim = one(extractor, "On May 20, 2023, at 10:30, the 4th battalion of the 107th regiment moved to the front "
-                           "for the second time since 2014.")
+    claim = one(
+        extractor,
+        "On May 20, 2023, at 10:30, the 4th battalion of the 107th regiment moved to the front "
+        "for the second time since 2014.",
+    )
     assert claim.quantities == ()
 
 
@@ -128,20 +155,24 @@ def test_verification(extractor, text, status):
 
 
 def test_unverified_note_marks_the_claims_before_it(extractor):
-    claims = extractor.extract("The center said that residents were fleeing mobilisation. "
-                               "The Daily Fixture has not been able to verify the claims.")
+    claims = extractor.extract(
+        "The center said that residents were fleeing mobilisation. "
+        "The Daily Fixture has not been able to verify the claims."
+    )
     assert len(claims) == 1 and claims[0].verification == "unverified"
 
 
 def test_boilerplate_headings_and_questions_are_not_claims(extractor):
-    text = ("Russia Struggles to Fill Its Ranks\n"
-            "JOIN US ON TELEGRAM\n"
-            "Officials said the draft offices were short of staff.\n"
-            "Sign up for our newsletter to get the latest news.\n"
-            "Why are so many men refusing to serve?\n"
-            "Photo by ALEXANDER NEMENOV//Getty Images\n"
-            "Jane Smith is a senior reporter based in London.\n"
-            "Related Articles")
+    text = (
+        "Russia Struggles to Fill Its Ranks\n"
+        "JOIN US ON TELEGRAM\n"
+        "Officials said the draft offices were short of staff.\n"
+        "Sign up for our newsletter to get the latest news.\n"
+        "Why are so many men refusing to serve?\n"
+        "Photo by ALEXANDER NEMENOV//Getty Images\n"
+        "Jane Smith is a senior reporter based in London.\n"
+        "Related Articles"
+    )
     claims = extractor.extract(text)
     assert [c.text for c in claims] == ["Officials said the draft offices were short of staff."]
 
@@ -156,13 +187,17 @@ def test_extract_claims_command_contract(tmp_path):
     b = tmp_path / "b.txt"
     a.write_text("Officials said 120,000 soldiers had been recruited.\n", encoding="utf-8")
     b.write_text("The governor said the quota had likely been met.\n", encoding="utf-8")
-    out = subprocess.run([sys.executable, "-m", "flows.cli", "extract-claims", str(a), str(b)],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "extract-claims", str(a), str(b)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     rows = [json.loads(line) for line in out.stdout.splitlines()]
     assert [r["file"] for r in rows] == [str(a), str(b)]
     for row in rows:
         assert set(row) >= {"file", "text", "start", "end", "claimant", "cue", "verification", "quantities", "entities"}
         source = (a if row["file"] == str(a) else b).read_text(encoding="utf-8")
-        assert source[row["start"]:row["end"]] == row["text"]
+        assert source[row["start"] : row["end"]] == row["text"]
     assert rows[0]["quantities"][0]["value"] == 120000 and rows[0]["quantities"][0]["counted"] == "soldiers"
     assert rows[1]["verification"] == "hedged"

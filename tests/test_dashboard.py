@@ -21,8 +21,8 @@ from sqlalchemy.exc import OperationalError
 
 from extractors.pipeline import PageJob, process_pages
 from extractors.records import Page
-from flows.stages import claim_extractor, load_seed_corpus, topic_model
 from flows.settings import Settings
+from flows.stages import claim_extractor, load_seed_corpus, topic_model
 from storage import init_db, make_engine
 from storage.articles import save_processed
 from tests.fixtures.site import article_html, off_topic_articles
@@ -38,9 +38,20 @@ def populate(db: str) -> None:
     jobs = []
     for i, art in enumerate([replace(arts[0], title=EVIL_TITLE), arts[1]]):
         body = article_html(art, "https://news.example.com").encode()
-        jobs.append(PageJob(Page(url=f"https://news.example.com/a{i}", final_url=f"https://news.example.com/a{i}",
-                                 status=200, content_type="text/html", body=body, fetched_at=datetime.now(UTC)),
-                            origin="feed", feed_published_at=datetime(2026, 11, 3 + i, tzinfo=UTC)))
+        jobs.append(
+            PageJob(
+                Page(
+                    url=f"https://news.example.com/a{i}",
+                    final_url=f"https://news.example.com/a{i}",
+                    status=200,
+                    content_type="text/html",
+                    body=body,
+                    fetched_at=datetime.now(UTC),
+                ),
+                origin="feed",
+                feed_published_at=datetime(2026, 11, 3 + i, tzinfo=UTC),
+            )
+        )
     processed = process_pages(jobs, topic=topic_model(()), claims=claim_extractor(), relevance_threshold=0.0)
     with engine.begin() as conn:
         for p in processed:
@@ -60,8 +71,13 @@ def chromium() -> str:
     path = shutil.which("chromium")
     if path is None and os.geteuid() == 0 and shutil.which("apt-get"):
         subprocess.run(["apt-get", "update", "-qq"], check=False, capture_output=True, timeout=600)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True, capture_output=True, timeout=1200,
-                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "chromium"],
+            check=True,
+            capture_output=True,
+            timeout=1200,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        )
         path = shutil.which("chromium")
     assert path, "chromium is required for the dashboard tests (apt-get install chromium)"
     return path
@@ -94,9 +110,19 @@ def test_dashboard_in_headless_chromium(dashboard, chromium):
     base, _db = dashboard
     errors: list[str] = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, headless=True, args=[
-            "--no-sandbox", "--headless", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
+        browser = pw.chromium.launch(
+            executable_path=chromium,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--headless",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         page = browser.new_page()
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
@@ -138,9 +164,8 @@ def test_dashboard_never_writes_and_needs_a_token_off_loopback(dashboard):
 
     _base, db = dashboard
     app = create_app(db, token="s3cret")
-    with pytest.raises(OperationalError):
-        with app.state.engine.begin() as conn:
-            conn.execute(text("DELETE FROM claims"))
+    with pytest.raises(OperationalError), app.state.engine.begin() as conn:
+        conn.execute(text("DELETE FROM claims"))
     client = TestClient(app)
     assert client.get("/").status_code == 401
     assert client.get("/?token=wrong").status_code == 401
@@ -176,8 +201,10 @@ def test_export_round_trips(db_url, fmt, tmp_path):
     populate(db_url)
     engine = make_engine(db_url)
     with engine.connect() as conn:
-        expected = [tuple(r) for r in conn.execute(text("SELECT claim_id, text, claimant, verification FROM v_claims "
-                                                        "ORDER BY claim_id"))]
+        expected = [
+            tuple(r)
+            for r in conn.execute(text("SELECT claim_id, text, claimant, verification FROM v_claims ORDER BY claim_id"))
+        ]
     path = tmp_path / f"claims.{fmt}"
     if fmt == "parquet":
         with path.open("wb") as handle:

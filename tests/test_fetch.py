@@ -16,13 +16,21 @@ def fetch(settings: Settings, url: str, **kwargs):
     async def go():
         async with Fetcher(settings) as fetcher:
             return await fetcher.fetch(url, **kwargs)
+
     return asyncio.run(go())
 
 
 @pytest.fixture
 def settings():
-    return Settings(allow_private_networks=True, read_timeout_s=1, total_timeout_s=3, http_retries=1,
-                    http_retry_backoff_s=0.05, per_host_delay_s=0, max_body_bytes=100_000)
+    return Settings(
+        allow_private_networks=True,
+        read_timeout_s=1,
+        total_timeout_s=3,
+        http_retries=1,
+        http_retry_backoff_s=0.05,
+        per_host_delay_s=0,
+        max_body_bytes=100_000,
+    )
 
 
 def test_gzip_bomb_stops_at_the_limit(http_server, settings):
@@ -66,8 +74,18 @@ def test_redirect_to_private_address_is_checked_per_hop(http_server, settings):
 
 
 def test_address_classification():
-    for private in ["127.0.0.1", "10.1.2.3", "192.168.0.1", "172.16.5.4", "169.254.169.254", "::1", "fd00::1",
-                    "::ffff:127.0.0.1", "100.64.0.1", "0.0.0.0"]:
+    for private in [
+        "127.0.0.1",
+        "10.1.2.3",
+        "192.168.0.1",
+        "172.16.5.4",
+        "169.254.169.254",
+        "::1",
+        "fd00::1",
+        "::ffff:127.0.0.1",
+        "100.64.0.1",
+        "0.0.0.0",
+    ]:
         assert not address_is_public(private), private
     assert address_is_public("93.184.216.34") and address_is_public("2606:2800:220:1::1")
 

@@ -29,9 +29,12 @@ def build_site(server) -> dict[str, str]:
         urls[art.slug] = server.add(f"/{art.slug}", body=article_html(art, server.base).encode())
     # The same story as seeds[0] under another URL and outlet: syndicated wire copy.
     copy = seeds[0]
-    urls["syndicated"] = server.add("/partner/wire-copy",
-                                    body=article_html(copy, server.base, canonical=server.url("/partner/wire-copy"))
-                                    .replace("The Daily Fixture", "Partner Wire").encode())
+    urls["syndicated"] = server.add(
+        "/partner/wire-copy",
+        body=article_html(copy, server.base, canonical=server.url("/partner/wire-copy"))
+        .replace("The Daily Fixture", "Partner Wire")
+        .encode(),
+    )
     urls["pdf"] = server.add("/docs/report.pdf", body=b"%PDF-1.7 fake", content_type="application/pdf")
     urls["error"] = server.add("/world/broken-server", status=500, body=b"oops")
     urls["slow"] = server.add("/world/slow", body=b"<html>late</html>", delay_s=3)
@@ -41,22 +44,41 @@ def build_site(server) -> dict[str, str]:
     urls["tracking"] = server.url(f"/{seeds[1].slug}?utm_source=rss&utm_medium=feed")
 
     rss_items = [(urls[a.slug], a) for a in seeds[:2] + off] + [
-        (urls["pdf"], off[0]._replace() if hasattr(off[0], "_replace") else off[0])]
-    rss_items = [(urls[seeds[0].slug], seeds[0]), (urls[seeds[1].slug], seeds[1]),
-                 (urls[off[0].slug], off[0]), (urls[off[1].slug], off[1]),
-                 (urls["pdf"], _retitled(off[0], "Annual report (PDF)", "docs/report")),
-                 (urls["error"], _retitled(off[0], "Server error story", "world/broken-server")),
-                 (urls["slow"], _retitled(off[0], "Slow story", "world/slow")),
-                 (urls["loop"], _retitled(off[0], "Loop story", "world/loop-a")),
-                 (urls["huge"], _retitled(off[0], "Huge story", "world/huge"))]
-    server.add("/rss.xml", body=rss_feed("Daily Fixture", server.base, rss_items), content_type="application/rss+xml",
-               etag='"rss-v1"')
-    atom_items = [(urls[seeds[2].slug], seeds[2]), (urls["syndicated"], _retitled(seeds[0], seeds[0].title, "partner")),
-                  (urls["tracking"], seeds[1])]
-    server.add("/atom.xml", body=atom_feed("Fixture Atom", server.base, atom_items),
-               content_type="application/atom+xml", last_modified="Mon, 02 Nov 2026 12:00:00 GMT")
-    server.add("/broken.xml", body=MALFORMED_RSS.replace(b"{link}", urls[seeds[2].slug].encode()),
-               content_type="application/rss+xml")
+        (urls["pdf"], off[0]._replace() if hasattr(off[0], "_replace") else off[0])
+    ]
+    rss_items = [
+        (urls[seeds[0].slug], seeds[0]),
+        (urls[seeds[1].slug], seeds[1]),
+        (urls[off[0].slug], off[0]),
+        (urls[off[1].slug], off[1]),
+        (urls["pdf"], _retitled(off[0], "Annual report (PDF)", "docs/report")),
+        (urls["error"], _retitled(off[0], "Server error story", "world/broken-server")),
+        (urls["slow"], _retitled(off[0], "Slow story", "world/slow")),
+        (urls["loop"], _retitled(off[0], "Loop story", "world/loop-a")),
+        (urls["huge"], _retitled(off[0], "Huge story", "world/huge")),
+    ]
+    server.add(
+        "/rss.xml",
+        body=rss_feed("Daily Fixture", server.base, rss_items),
+        content_type="application/rss+xml",
+        etag='"rss-v1"',
+    )
+    atom_items = [
+        (urls[seeds[2].slug], seeds[2]),
+        (urls["syndicated"], _retitled(seeds[0], seeds[0].title, "partner")),
+        (urls["tracking"], seeds[1]),
+    ]
+    server.add(
+        "/atom.xml",
+        body=atom_feed("Fixture Atom", server.base, atom_items),
+        content_type="application/atom+xml",
+        last_modified="Mon, 02 Nov 2026 12:00:00 GMT",
+    )
+    server.add(
+        "/broken.xml",
+        body=MALFORMED_RSS.replace(b"{link}", urls[seeds[2].slug].encode()),
+        content_type="application/rss+xml",
+    )
     server.add("/down.xml", status=500, body=b"feed server down")
     return urls
 
@@ -69,12 +91,24 @@ def _retitled(article, title, slug):
 
 def write_feeds_file(tmp_path: Path, server) -> Path:
     config = {
-        "feeds": [{"url": server.url(p), "name": n} for p, n in
-                  [("/rss.xml", "Fixture RSS"), ("/atom.xml", "Fixture Atom"), ("/broken.xml", "Broken"),
-                   ("/down.xml", "Down")]],
-        "settings": {"read_timeout_s": 1.0, "total_timeout_s": 2.5, "http_retries": 1,
-                     "http_retry_backoff_s": 0.05, "per_host_delay_s": 0.0, "max_body_bytes": 2_000_000,
-                     "relevance_threshold": 0.2},
+        "feeds": [
+            {"url": server.url(p), "name": n}
+            for p, n in [
+                ("/rss.xml", "Fixture RSS"),
+                ("/atom.xml", "Fixture Atom"),
+                ("/broken.xml", "Broken"),
+                ("/down.xml", "Down"),
+            ]
+        ],
+        "settings": {
+            "read_timeout_s": 1.0,
+            "total_timeout_s": 2.5,
+            "http_retries": 1,
+            "http_retry_backoff_s": 0.05,
+            "per_host_delay_s": 0.0,
+            "max_body_bytes": 2_000_000,
+            "relevance_threshold": 0.2,
+        },
     }
     path = tmp_path / "feeds.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -92,9 +126,14 @@ def test_ingest_end_to_end(db_url, tmp_path, http_server, prefect_harness):
     with engine.connect() as conn:
         articles = {r.url: r for r in conn.execute(text("SELECT * FROM v_articles WHERE origin = 'feed'"))}
         failures = {r.target: r for r in conn.execute(text("SELECT * FROM failures WHERE resolved_at IS NULL"))}
-        claims_per_article = dict(conn.execute(text(
-            "SELECT a.url, count(c.claim_id) FROM v_articles a LEFT JOIN v_claims c ON c.article_id = a.article_id "
-            "WHERE a.origin = 'feed' GROUP BY a.url")).all())
+        claims_per_article = dict(
+            conn.execute(
+                text(
+                    "SELECT a.url, count(c.claim_id) FROM v_articles a "
+                    "LEFT JOIN v_claims c ON c.article_id = a.article_id WHERE a.origin = 'feed' GROUP BY a.url"
+                )
+            ).all()
+        )
     seeds, off = seed_articles(), off_topic_articles()
     # Three seed stories, two off-topic stories and the syndicated copy are stored; the tracking-parameter
     # URL is the same article as seeds[1] and is not stored twice.
@@ -108,8 +147,13 @@ def test_ingest_end_to_end(db_url, tmp_path, http_server, prefect_harness):
     assert all(claims_per_article[urls[a.slug]] == 0 for a in off)
     assert claims_per_article[urls["syndicated"]] == 0
     # Every bad URL is a failure row with its stage and a readable error, scheduled for retry.
-    expected = {"pdf": "not an HTML page: application/pdf", "error": "HTTP 500", "slow": "time",
-                "loop": "redirect loop", "huge": "too large"}
+    expected = {
+        "pdf": "not an HTML page: application/pdf",
+        "error": "HTTP 500",
+        "slow": "time",
+        "loop": "redirect loop",
+        "huge": "too large",
+    }
     for key, message in expected.items():
         row = failures[urls[key]]
         assert row.stage == "fetch" and message in row.error, (key, row.error)
@@ -150,8 +194,14 @@ def test_every_feed_failing_is_treated_as_our_outage(tmp_path, http_server, pref
     http_server.add("/a.xml", status=503, body=b"")
     http_server.add("/b.xml", status=502, body=b"")
     path = tmp_path / "feeds.yaml"
-    path.write_text(yaml.safe_dump({"feeds": [{"url": http_server.url("/a.xml")}, {"url": http_server.url("/b.xml")}],
-                                    "settings": {"http_retries": 0, "per_host_delay_s": 0}}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "feeds": [{"url": http_server.url("/a.xml")}, {"url": http_server.url("/b.xml")}],
+                "settings": {"http_retries": 0, "per_host_delay_s": 0},
+            }
+        )
+    )
     db = f"sqlite:///{tmp_path / 'o.db'}"
     result = ingest_flow(feeds_file=str(path), db=db, allow_private_networks=True)
     assert result["feeds_failed"] == 2
@@ -165,8 +215,9 @@ def test_every_feed_failing_is_treated_as_our_outage(tmp_path, http_server, pref
 
 def test_private_addresses_refused_without_opt_in(tmp_path, http_server, prefect_harness):
     http_server.add("/feed.xml", body=b"<rss version='2.0'><channel><title>x</title></channel></rss>")
-    settings, config = effective_settings(write_one(tmp_path, http_server.url("/feed.xml")),
-                                          db=f"sqlite:///{tmp_path / 'p.db'}")
+    settings, config = effective_settings(
+        write_one(tmp_path, http_server.url("/feed.xml")), db=f"sqlite:///{tmp_path / 'p.db'}"
+    )
     assert settings.allow_private_networks is False
     result = ingest_flow(feeds_file=str(tmp_path / "one.yaml"), db=settings.db)
     assert result["feeds_failed"] == 1

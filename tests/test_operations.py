@@ -10,7 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import yaml
 from sqlalchemy import text
 
@@ -31,8 +30,14 @@ def serve_articles(server, count: int = 5, delay_s: float = 0.0) -> list[str]:
 
 def quiet_settings(tmp_path: Path, feeds: list[str] | None = None, **settings) -> Path:
     path = tmp_path / "feeds.yaml"
-    path.write_text(yaml.safe_dump({"feeds": [{"url": u} for u in feeds or ["http://127.0.0.1:9/none.xml"]],
-                                    "settings": {"per_host_delay_s": 0, "http_retries": 0, **settings}}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "feeds": [{"url": u} for u in feeds or ["http://127.0.0.1:9/none.xml"]],
+                "settings": {"per_host_delay_s": 0, "http_retries": 0, **settings},
+            }
+        )
+    )
     return path
 
 
@@ -48,13 +53,15 @@ def test_backfill_from_url_list(db_url, tmp_path, http_server, prefect_harness):
     urls = serve_articles(http_server, 4)
     listing = tmp_path / "urls.txt"
     listing.write_text("# articles to backfill\n\n" + "\n".join(urls) + "\n" + urls[0] + "  # again\n")
-    result = backfill_flow(urls_file=str(listing), db=db_url, feeds_file=str(quiet_settings(tmp_path)),
-                           allow_private_networks=True)
+    result = backfill_flow(
+        urls_file=str(listing), db=db_url, feeds_file=str(quiet_settings(tmp_path)), allow_private_networks=True
+    )
     assert result["status"] == "completed" and result["enqueued"] == 4
     rows = counts(db_url, "SELECT origin, count(*) FROM v_articles WHERE origin <> 'seed' GROUP BY origin")
     assert [tuple(r) for r in rows] == [("backfill", 4)]
-    again = backfill_flow(urls_file=str(listing), db=db_url, feeds_file=str(quiet_settings(tmp_path)),
-                          allow_private_networks=True)
+    again = backfill_flow(
+        urls_file=str(listing), db=db_url, feeds_file=str(quiet_settings(tmp_path)), allow_private_networks=True
+    )
     assert again["enqueued"] == 0 and again["articles_new"] == 0
     assert all(len(http_server.hits("/" + u.split("/", 3)[3])) == 1 for u in urls)
 
@@ -63,13 +70,18 @@ def test_backfill_from_feed_since_and_sitemap_index(tmp_path, http_server, prefe
     db = f"sqlite:///{tmp_path / 'b.db'}"
     articles = seed_articles()[:3] + off_topic_articles()[:1]
     links = [http_server.add(f"/{a.slug}", body=article_html(a, http_server.base).encode()) for a in articles]
-    feed_url = http_server.add("/atom.xml", body=atom_feed("F", http_server.base, list(zip(links[:3], articles[:3],
-                                                                                             strict=True))),
-                               content_type="application/atom+xml")
+    feed_url = http_server.add(
+        "/atom.xml",
+        body=atom_feed("F", http_server.base, list(zip(links[:3], articles[:3], strict=True))),
+        content_type="application/atom+xml",
+    )
     since = articles[1].published.date().isoformat()
-    result = backfill_flow(feed=feed_url, since=since, db=db, feeds_file=str(quiet_settings(tmp_path)),
-                           allow_private_networks=True)
-    expected = {l for l, a in zip(links[:3], articles[:3], strict=True) if a.published.date().isoformat() >= since}
+    result = backfill_flow(
+        feed=feed_url, since=since, db=db, feeds_file=str(quiet_settings(tmp_path)), allow_private_networks=True
+    )
+    expected = {
+        link for link, a in zip(links[:3], articles[:3], strict=True) if a.published.date().isoformat() >= since
+    }
     got = {r.url for r in counts(db, "SELECT url, feed_url FROM v_articles WHERE origin = 'backfill'")}
     assert got == expected and result["articles_new"] == len(expected)
     assert {r.feed_url for r in counts(db, "SELECT feed_url FROM v_articles WHERE origin = 'backfill'")} == {feed_url}
@@ -83,12 +95,17 @@ def test_backfill_from_feed_since_and_sitemap_index(tmp_path, http_server, prefe
     http_server.add("/sitemap-news.xml", body=child, content_type="application/xml", gzip=True)
     index = f"""<?xml version="1.0" encoding="UTF-8"?>
 <sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
-  <sitemap><loc>{http_server.url('/sitemap-news.xml')}</loc></sitemap>
-  <sitemap><loc>{http_server.url('/missing.xml')}</loc></sitemap>
+  <sitemap><loc>{http_server.url("/sitemap-news.xml")}</loc></sitemap>
+  <sitemap><loc>{http_server.url("/missing.xml")}</loc></sitemap>
 </sitemapindex>""".encode()
     sitemap_url = http_server.add("/sitemap.xml", body=index, content_type="application/xml")
-    result = backfill_flow(sitemap=sitemap_url, since="2026-11-03", db=db, feeds_file=str(quiet_settings(tmp_path)),
-                           allow_private_networks=True)
+    result = backfill_flow(
+        sitemap=sitemap_url,
+        since="2026-11-03",
+        db=db,
+        feeds_file=str(quiet_settings(tmp_path)),
+        allow_private_networks=True,
+    )
     assert result["enqueued"] == 1 and result["articles_new"] == 1
     assert len(http_server.hits("/" + articles[0].slug)) == 1  # older than --since: not fetched again
 
@@ -104,14 +121,16 @@ def test_retry_failures_now(tmp_path, http_server, prefect_harness):
     url = http_server.add("/" + article.slug, Route(handler=flaky))
     listing = tmp_path / "urls.txt"
     listing.write_text(url + "\n")
-    first = backfill_flow(urls_file=str(listing), db=db, feeds_file=str(quiet_settings(tmp_path)),
-                          allow_private_networks=True)
+    first = backfill_flow(
+        urls_file=str(listing), db=db, feeds_file=str(quiet_settings(tmp_path)), allow_private_networks=True
+    )
     assert first["articles_failed"] == 1
     failure = counts(db, "SELECT stage, error, attempts, next_retry_at FROM failures")[0]
     assert failure.stage == "fetch" and "503" in failure.error and failure.next_retry_at is not None
     state["up"] = True
-    retried = backfill_flow(retry_failures=True, db=db, feeds_file=str(quiet_settings(tmp_path)),
-                            allow_private_networks=True)
+    retried = backfill_flow(
+        retry_failures=True, db=db, feeds_file=str(quiet_settings(tmp_path)), allow_private_networks=True
+    )
     assert retried["articles_new"] == 1
     assert counts(db, "SELECT resolved_at FROM failures")[0].resolved_at is not None
 
@@ -122,13 +141,29 @@ def test_backfill_killed_midway_resumes_without_refetching(tmp_path, http_server
     listing.write_text("\n".join(urls))
     db = f"sqlite:///{tmp_path / 'k.db'}"
     feeds = quiet_settings(tmp_path)
-    env = {**os.environ, "CLAIMWIRE_BATCH_SIZE": "1", "CLAIMWIRE_PER_HOST_CONCURRENCY": "1",
-           "PREFECT_LOGGING_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "CLAIMWIRE_BATCH_SIZE": "1",
+        "CLAIMWIRE_PER_HOST_CONCURRENCY": "1",
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+    }
     env.pop("PREFECT_API_URL", None)
-    command = [sys.executable, "-m", "flows.cli", "backfill", "--urls", str(listing), "--db", db, "--feeds", str(feeds),
-               "--allow-private-networks"]
-    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               start_new_session=True)
+    command = [
+        sys.executable,
+        "-m",
+        "flows.cli",
+        "backfill",
+        "--urls",
+        str(listing),
+        "--db",
+        db,
+        "--feeds",
+        str(feeds),
+        "--allow-private-networks",
+    ]
+    process = subprocess.Popen(
+        command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
     deadline = time.monotonic() + 120
     stored = 0
     while time.monotonic() < deadline:
@@ -184,10 +219,19 @@ def _many_feeds(server, n_feeds: int = 6, per_feed: int = 3) -> list[str]:
         for i in range(per_feed):
             art = pool[(f * per_feed + i) % len(pool)]
             path = f"/f{f}/{i}/{art.slug}"
-            items.append((server.add(path, body=article_html(art, server.base, canonical=server.url(path)).encode(),
-                                     delay_s=0.05), art))
-        feeds.append(server.add(f"/feed{f}.xml", body=atom_feed(f"Feed {f}", server.base, items),
-                                content_type="application/atom+xml"))
+            items.append(
+                (
+                    server.add(
+                        path, body=article_html(art, server.base, canonical=server.url(path)).encode(), delay_s=0.05
+                    ),
+                    art,
+                )
+            )
+        feeds.append(
+            server.add(
+                f"/feed{f}.xml", body=atom_feed(f"Feed {f}", server.base, items), content_type="application/atom+xml"
+            )
+        )
     return feeds
 
 
@@ -201,10 +245,22 @@ def test_two_overlapping_ingest_runs_on_postgres_store_every_article_once(pg_url
     from flows.cli import app
 
     assert CliRunner().invoke(app, ["init", "--db", pg_url, "--no-seed"]).exit_code == 0
-    command = [sys.executable, "-m", "flows.cli", "ingest", "--feeds", str(feeds_file), "--db", pg_url,
-               "--allow-private-networks", "--overlap", "parallel"]
-    workers = [subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-               for _ in range(2)]
+    command = [
+        sys.executable,
+        "-m",
+        "flows.cli",
+        "ingest",
+        "--feeds",
+        str(feeds_file),
+        "--db",
+        pg_url,
+        "--allow-private-networks",
+        "--overlap",
+        "parallel",
+    ]
+    workers = [
+        subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)
+    ]
     outputs = [w.communicate(timeout=300) for w in workers]
     assert all(w.returncode == 0 for w in workers), [o[1][-1500:] for o in outputs]
     rows = counts(pg_url, "SELECT canonical_url, count(*) FROM articles GROUP BY canonical_url")
@@ -244,10 +300,22 @@ def test_prefect_yaml_deploys_all_three(prefect_harness, tmp_path):
     spec = yaml.safe_load((ROOT / "prefect.yaml").read_text())
     assert {d["name"] for d in spec["deployments"]} == {"ingest", "backfill", "reprocess"}
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "PREFECT_LOGGING_LEVEL": "WARNING"}
-    subprocess.run([sys.executable, "-m", "prefect", "work-pool", "create", "claimwire", "--type", "process"],
-                   env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
-    deployed = subprocess.run([sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"], env=env, cwd=ROOT,
-                              capture_output=True, text=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "prefect", "work-pool", "create", "claimwire", "--type", "process"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    deployed = subprocess.run(
+        [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert deployed.returncode == 0, deployed.stdout[-3000:] + deployed.stderr[-3000:]
 
     import asyncio

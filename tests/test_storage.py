@@ -18,17 +18,44 @@ from storage.views import VIEW_COLUMNS
 
 
 def _article(url: str, text_body: str, origin: str = "feed") -> ProcessedArticle:
-    article = Article(url=url, canonical_url=url, title="Title", text=text_body, author=None, site_name="Outlet",
-                      language="en", published_at=datetime(2026, 1, 2, tzinfo=UTC), published_source="feed",
-                      page_published_at=None, method="trafilatura")
-    claim = Claim(text=text_body[:40], start=0, end=40, claimant="Kyiv", cue="said", verification="hedged",
-                  quantities=(Quantity(120000.0, None, "soldiers", "120,000 soldiers"),), entities=("Kyiv",))
-    return ProcessedArticle(article=article, content_hash=content_hash(text_body), simhash=simhash(text_body),
-                            relevance=0.5, claims=(claim,), claims_version="test-1", origin=origin)
+    article = Article(
+        url=url,
+        canonical_url=url,
+        title="Title",
+        text=text_body,
+        author=None,
+        site_name="Outlet",
+        language="en",
+        published_at=datetime(2026, 1, 2, tzinfo=UTC),
+        published_source="feed",
+        page_published_at=None,
+        method="trafilatura",
+    )
+    claim = Claim(
+        text=text_body[:40],
+        start=0,
+        end=40,
+        claimant="Kyiv",
+        cue="said",
+        verification="hedged",
+        quantities=(Quantity(120000.0, None, "soldiers", "120,000 soldiers"),),
+        entities=("Kyiv",),
+    )
+    return ProcessedArticle(
+        article=article,
+        content_hash=content_hash(text_body),
+        simhash=simhash(text_body),
+        relevance=0.5,
+        claims=(claim,),
+        claims_version="test-1",
+        origin=origin,
+    )
 
 
-BODY = ("Ukraine's military intelligence said on Monday that Russia had recruited about 120,000 soldiers "
-        "since the start of the year, a figure that could not be independently verified. ") * 5
+BODY = (
+    "Ukraine's military intelligence said on Monday that Russia had recruited about 120,000 soldiers "
+    "since the start of the year, a figure that could not be independently verified. "
+) * 5
 
 
 def test_migrations_create_schema_and_rerun_is_noop(db_url):
@@ -81,8 +108,12 @@ def test_article_and_claims_written_twice_are_stored_once(db_url):
         assert conn.execute(select(func.count()).select_from(ArticleRow)).scalar_one() == 1
         assert conn.execute(select(func.count()).select_from(ClaimRow)).scalar_one() == 1
         assert conn.execute(select(func.count()).select_from(QuantityRow)).scalar_one() == 1
-        row = conn.execute(text("SELECT c.claimant, c.verification, q.value, q.counted FROM v_quantities q "
-                                "JOIN v_claims c ON c.claim_id = q.claim_id")).one()
+        row = conn.execute(
+            text(
+                "SELECT c.claimant, c.verification, q.value, q.counted FROM v_quantities q "
+                "JOIN v_claims c ON c.claim_id = q.claim_id"
+            )
+        ).one()
         assert tuple(row) == ("Kyiv", "hedged", 120000.0, "soldiers")
         published = conn.execute(text("SELECT published_at FROM v_articles")).scalar_one()
         assert str(published).startswith("2026-01-02")

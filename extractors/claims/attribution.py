@@ -60,8 +60,19 @@ CUE_FORMS = {
     **{f: "contend" for f in ("contend", "contends", "contended", "maintain", "maintains", "maintained")},
 }
 # Cues that need a clausal complement to be reporting (not "found a body", "showed up", "thought about").
-NEEDS_CLAUSE = {"find", "show", "think", "believe", "identify", "describe", "refer", "indicate", "observe",
-                "recall", "urge"}
+NEEDS_CLAUSE = {
+    "find",
+    "show",
+    "think",
+    "believe",
+    "identify",
+    "describe",
+    "refer",
+    "indicate",
+    "observe",
+    "recall",
+    "urge",
+}
 DENIAL = {"deny"}
 PRONOUNS = {"he", "she", "they", "it", "we", "i", "you", "him", "her", "them"}
 _SUBJECT_DEPS = ("nsubj", "nsubjpass")
@@ -78,9 +89,18 @@ class Attribution:
 
 
 def _has_clause(verb: Token) -> bool:
-    return any(c.dep_ in ("ccomp", "xcomp", "parataxis") or c.dep_ == "prep" and c.lower_ == "to" and verb.lower_.startswith("refer")
-               or (c.dep_ == "dobj" and verb.lower_.startswith(("refer", "identif", "describ"))) for c in verb.children) \
-        or verb.dep_ in ("parataxis", "ccomp") and verb.head.i != verb.i
+    return (
+        any(
+            c.dep_ in ("ccomp", "xcomp", "parataxis")
+            or c.dep_ == "prep"
+            and c.lower_ == "to"
+            and verb.lower_.startswith("refer")
+            or (c.dep_ == "dobj" and verb.lower_.startswith(("refer", "identif", "describ")))
+            for c in verb.children
+        )
+        or verb.dep_ in ("parataxis", "ccomp")
+        and verb.head.i != verb.i
+    )
 
 
 def source_span(head: Token) -> Span:
@@ -95,8 +115,12 @@ def source_span(head: Token) -> Span:
                 continue
             if child.dep_ == "acl" and child.lower_ not in _KEEP_ACL:
                 continue
-            if (child.dep_ == "prep" and child.i > token.i and token.pos_ == "PROPN"
-                    and child.lower_ not in ("of", "for", "from", "at", "in")):
+            if (
+                child.dep_ == "prep"
+                and child.i > token.i
+                and token.pos_ == "PROPN"
+                and child.lower_ not in ("of", "for", "from", "at", "in")
+            ):
                 continue
             if child.dep_ == "cc" and not any(c.dep_ == "conj" for c in token.children):
                 continue
@@ -112,11 +136,19 @@ def source_span(head: Token) -> Span:
     while end + 1 in index_set:
         end += 1
     # Hyphenated names ("Holtz-Eakin", "Crouse-Mays") are three tokens; keep them whole.
-    while start >= 2 and doc[start - 1].text in ("-", "‐") and not doc[start - 1].whitespace_ \
-            and not doc[start - 2].whitespace_:
+    while (
+        start >= 2
+        and doc[start - 1].text in ("-", "‐")
+        and not doc[start - 1].whitespace_
+        and not doc[start - 2].whitespace_
+    ):
         start -= 2
-    while end + 2 < len(doc) and doc[end + 1].text in ("-", "‐") and not doc[end].whitespace_ \
-            and not doc[end + 1].whitespace_:
+    while (
+        end + 2 < len(doc)
+        and doc[end + 1].text in ("-", "‐")
+        and not doc[end].whitespace_
+        and not doc[end + 1].whitespace_
+    ):
         end += 2
     span = doc[start : end + 1]
     while len(span) > 1 and (span[0].is_punct or span[0].lower_ in ("the",)):
@@ -151,19 +183,33 @@ def _adjacent_name(cue: Token) -> Span | None:
     parenthetical = after_cue is None or after_cue.text in (",", ".", ";", "—", "–") or after_cue.is_space
     if parenthetical and i >= 0 and doc[i].ent_type_ in ("PERSON", "ORG", "") and doc[i].pos_ == "PROPN":
         end = i
-        while i - 1 >= 0 and (doc[i - 1].ent_type_ == doc[end].ent_type_ and not doc[i - 1].ent_iob_ == "O"
-                              and doc[i].ent_iob_ != "B" or doc[i - 1].text in ("-",) and not doc[i - 1].whitespace_):
+        while i - 1 >= 0 and (
+            doc[i - 1].ent_type_ == doc[end].ent_type_
+            and doc[i - 1].ent_iob_ != "O"
+            and doc[i].ent_iob_ != "B"
+            or doc[i - 1].text in ("-",)
+            and not doc[i - 1].whitespace_
+        ):
             i -= 1
         return doc[i : end + 1]
     j = cue.i + 1
     if j < len(doc) and doc[j].lower_ in ("mr.", "ms.", "mrs.", "dr.") and j + 1 < len(doc):
         j += 1
     inverted = cue.i >= 1 and doc[cue.i - 1].text in ("”", '"', "''", "’")  # '“…,” said Leslie Wimes'
-    if j < len(doc) and doc[j].pos_ == "PROPN" and (
-            inverted or doc[j].ent_type_ in ("PERSON", "ORG") and doc[j].dep_ in _SUBJECT_DEPS and doc[j].head.i == cue.i):
+    if (
+        j < len(doc)
+        and doc[j].pos_ == "PROPN"
+        and (
+            inverted
+            or doc[j].ent_type_ in ("PERSON", "ORG")
+            and doc[j].dep_ in _SUBJECT_DEPS
+            and doc[j].head.i == cue.i
+        )
+    ):
         end = j
-        while end + 1 < len(doc) and (doc[end + 1].pos_ == "PROPN" or doc[end + 1].text in ("-",)
-                                      and not doc[end].whitespace_):
+        while end + 1 < len(doc) and (
+            doc[end + 1].pos_ == "PROPN" or doc[end + 1].text in ("-",) and not doc[end].whitespace_
+        ):
             end += 1
         return doc[cue.i + 1 : end + 1] if doc[cue.i + 1].lower_ in ("mr.", "ms.", "mrs.", "dr.") else doc[j : end + 1]
     return None
@@ -183,10 +229,19 @@ def leading_name(sentence: Span, cue: Token) -> Span | None:
         if any(t.tag_ in _FINITE for t in sentence.doc[ent.end : cue.i]):
             continue
         doc = sentence.doc
-        if ent.label_ in ("PERSON", "ORG") and ent.end < len(doc) and doc[ent.end].text == "," and (
-                ent.start == sentence.start or doc[ent.start - 1].text in (",", "—", "–") or
-                all(t.is_punct or t.pos_ in ("DET", "ADP", "ADV", "PROPN", "NOUN", "ADJ")
-                    for t in doc[sentence.start:ent.start])):
+        if (
+            ent.label_ in ("PERSON", "ORG")
+            and ent.end < len(doc)
+            and doc[ent.end].text == ","
+            and (
+                ent.start == sentence.start
+                or doc[ent.start - 1].text in (",", "—", "–")
+                or all(
+                    t.is_punct or t.pos_ in ("DET", "ADP", "ADV", "PROPN", "NOUN", "ADJ")
+                    for t in doc[sentence.start : ent.start]
+                )
+            )
+        ):
             return ent
     return None
 
@@ -216,10 +271,31 @@ def _trailing(att: Attribution, sentence: Span) -> bool:
         return False
     rest = [t for t in sentence.doc[cue.i + 1 : sentence.end] if not t.is_punct]
     source = {t.i for t in att.source} | {t.left_edge.i for t in att.source}
-    tail_ok = all(t.i in source or t.dep_ in ("npadvmod", "prep", "pobj", "det", "amod", "compound", "advmod",
-                                               "nummod", "poss", "case", "appos", "punct", "acl", "relcl", "nsubj",
-                                               "dobj", "dative")
-                  or t.i > max(source | {cue.i}) for t in rest)
+    tail_ok = all(
+        t.i in source
+        or t.dep_
+        in (
+            "npadvmod",
+            "prep",
+            "pobj",
+            "det",
+            "amod",
+            "compound",
+            "advmod",
+            "nummod",
+            "poss",
+            "case",
+            "appos",
+            "punct",
+            "acl",
+            "relcl",
+            "nsubj",
+            "dobj",
+            "dative",
+        )
+        or t.i > max(source | {cue.i})
+        for t in rest
+    )
     before = sentence.doc[max(sentence.start, min(source | {cue.i}) - 1)]
     return tail_ok and before.text in (",", "”", "'", '"', "’") and min(source | {cue.i}) > sentence.start + 2
 
@@ -234,7 +310,13 @@ def _mistagged_cue(token: Token, sentence: Span) -> Span | None:
             end += 1
         return doc[nxt.i : end + 1]
     prev = doc[token.i - 1] if token.i > sentence.start else None
-    if token.lower_.endswith("s") and prev is not None and prev.pos_ == "PROPN" and nxt is not None and nxt.lower_ == "that":
+    if (
+        token.lower_.endswith("s")
+        and prev is not None
+        and prev.pos_ == "PROPN"
+        and nxt is not None
+        and nxt.lower_ == "that"
+    ):
         start = prev.i
         while start - 1 >= sentence.start and doc[start - 1].pos_ == "PROPN":
             start -= 1
@@ -253,7 +335,9 @@ def find_attributions(sentence: Span, in_quote) -> list[Attribution]:
             to = token.doc[token.i + 1]
             objects = [c for c in to.children if c.dep_ == "pobj"] or [c for c in token.children if c.dep_ == "pobj"]
             if objects:
-                found.append((_depth(token), Attribution("according to", "according_to", source_span(objects[0]), token)))
+                found.append(
+                    (_depth(token), Attribution("according to", "according_to", source_span(objects[0]), token))
+                )
             continue
         kind = CUE_FORMS.get(lowered)
         if kind is None:

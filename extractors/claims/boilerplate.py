@@ -5,19 +5,43 @@ from __future__ import annotations
 import re
 
 _PATTERNS = [
-    r"\b(click|tap) here\b", r"\bsign up\b", r"\bsubscribe\b", r"\bnewsletter\b", r"\bfollow (us|our)\b",
-    r"\bjoin us\b", r"\bread more\b", r"\blearn more\b", r"\brelated (articles|stories|content)\b",
-    r"\bback to top\b", r"\bmust-read stories\b", r"\bmore must-read\b", r"\bget in touch\b", r"\bctrl ?\+ ?enter\b",
-    r"\bcopyright\b", r"©", r"\ball rights reserved\b", r"\bgetty images\b", r"\b(photo|image) (credit|by)\b",
-    r"//", r"\bshare (this|on)\b", r"\bdownload (our|the) app\b", r"\bcookies?\b.*\b(accept|consent)\b",
-    r"\bis committed to\b", r"\babout the (writer|author)\b", r"\boriginal article\b", r"\buses ai\b",
-    r"\bthis (story|article) (was|has been) (updated|corrected)\b", r"\bhighlight the text\b",
+    r"\b(click|tap) here\b",
+    r"\bsign up\b",
+    r"\bsubscribe\b",
+    r"\bnewsletter\b",
+    r"\bfollow (us|our)\b",
+    r"\bjoin us\b",
+    r"\bread more\b",
+    r"\blearn more\b",
+    r"\brelated (articles|stories|content)\b",
+    r"\bback to top\b",
+    r"\bmust-read stories\b",
+    r"\bmore must-read\b",
+    r"\bget in touch\b",
+    r"\bctrl ?\+ ?enter\b",
+    r"\bcopyright\b",
+    r"©",
+    r"\ball rights reserved\b",
+    r"\bgetty images\b",
+    r"\b(photo|image) (credit|by)\b",
+    r"//",
+    r"\bshare (this|on)\b",
+    r"\bdownload (our|the) app\b",
+    r"\bcookies?\b.*\b(accept|consent)\b",
+    r"\bis committed to\b",
+    r"\babout the (writer|author)\b",
+    r"\boriginal article\b",
+    r"\buses ai\b",
+    r"\bthis (story|article) (was|has been) (updated|corrected)\b",
+    r"\bhighlight the text\b",
     r"^\s*(advertisement|sponsored|related|read also|see also|watch|listen)\b",
 ]
 _BOILERPLATE = re.compile("|".join(_PATTERNS), re.I)
 _BIO = re.compile(
     r"^[A-Z][\w'’.-]+(?: [A-Z][\w'’.-]+){0,3} (?:is|was|has been) (?:an?|the) (?:[\w-]+ ){0,5}"
-    r"(?:reporter|correspondent|editor|writer|journalist|columnist|contributor|producer|fellow)\b", re.U)
+    r"(?:reporter|correspondent|editor|writer|journalist|columnist|contributor|producer|fellow)\b",
+    re.U,
+)
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*\s*$")
 
 

@@ -22,7 +22,9 @@ from extractors.records import Claim
 
 EXTRACTOR_VERSION = "1.0"
 ENTITY_LABELS = {"PERSON", "ORG", "GPE", "NORP", "LOC", "FAC", "EVENT"}
-_FOR_COMMENT = re.compile(r"\b(for (a )?comment|did not (immediately )?respond|did not reply|declined to comment)\b", re.I)
+_FOR_COMMENT = re.compile(
+    r"\b(for (a )?comment|did not (immediately )?respond|did not reply|declined to comment)\b", re.I
+)
 _SPLIT_CONNECTORS = {"while", "but", "whereas", "and", ";"}
 
 
@@ -86,9 +88,7 @@ def _is_claim_like(span: Span, paragraph_text: str) -> bool:
         return False
     if is_heading(paragraph_text) and len(paragraph_text.split()) < 25:
         return False
-    if is_boilerplate(text) or is_question(text) or _FOR_COMMENT.search(text):
-        return False
-    return True
+    return not (is_boilerplate(text) or is_question(text) or _FOR_COMMENT.search(text))
 
 
 def _split_clause(doc: Doc, unit: _Unit, attributions: list[Attribution]) -> list[_Unit]:
@@ -106,11 +106,11 @@ def _split_clause(doc: Doc, unit: _Unit, attributions: list[Attribution]) -> lis
         if connector.lower_ not in _SPLIT_CONNECTORS:
             continue
         prefix_end = connector.i if connector.i >= left else left
-        prefix = _trim(doc, doc[unit.span.start:prefix_end])
+        prefix = _trim(doc, doc[unit.span.start : prefix_end])
         if prefix is None or len(prefix) < 6 or not any(t.pos_ == "VERB" for t in prefix):
             continue
         clause_start = left + 1 if doc[left].lower_ in _SPLIT_CONNECTORS else left
-        clause = _trim(doc, doc[clause_start:unit.span.end])
+        clause = _trim(doc, doc[clause_start : unit.span.end])
         if clause is None:
             continue
         outer = next((a for a in attributions if a is not att and prefix.start <= a.cue_token.i < prefix.end), None)
@@ -137,8 +137,9 @@ def claims_from_doc(doc: Doc) -> list[Claim]:
         if is_unverified_statement(span.text) and len(span) < 25 and not find_attributions(span, quotes.inside_closed):
             continue  # the outlet saying it could not check something: a note on other claims, not a claim
         attributions = find_attributions(span, quotes.inside_closed)
-        units.extend(_split_clause(doc, _Unit(span, paragraph, attributions[0] if attributions else None),
-                                   attributions))
+        units.extend(
+            _split_clause(doc, _Unit(span, paragraph, attributions[0] if attributions else None), attributions)
+        )
     _propagate_through_quotes(units, quotes, text)
     _resolve_claimants(units, doc)
     return [_to_claim(doc, text, unit, unverified_marks) for unit in units]
@@ -148,12 +149,21 @@ def _propagate_through_quotes(units: list[_Unit], quotes: QuoteIndex, text: str)
     """Sentences inside a quote take the attribution written once before, inside or after it."""
     for quote in quotes.all:
         # Sentences the quote makes up (not a scare-quoted phrase inside someone else's sentence).
-        inside = [u for u in units if u.span.start_char < quote.end and quote.start < u.span.end_char
-                  and (quote.start <= u.span.start_char + 1
-                       or min(quote.end, u.span.end_char) - max(quote.start, u.span.start_char) > 0.5 * len(u.span.text))]
+        inside = [
+            u
+            for u in units
+            if u.span.start_char < quote.end
+            and quote.start < u.span.end_char
+            and (
+                quote.start <= u.span.start_char + 1
+                or min(quote.end, u.span.end_char) - max(quote.start, u.span.start_char) > 0.5 * len(u.span.text)
+            )
+        ]
         if not inside:
             continue
-        candidates = inside + [u for u in units if u.span.start_char >= quote.end and u.paragraph == inside[-1].paragraph][:1]
+        candidates = (
+            inside + [u for u in units if u.span.start_char >= quote.end and u.paragraph == inside[-1].paragraph][:1]
+        )
         source = next((u.attribution for u in candidates if u.attribution is not None), None)
         if source is None:
             before = [u for u in units if u.span.end_char <= quote.start and u.paragraph == inside[0].paragraph]
@@ -193,15 +203,24 @@ def _resolve_claimants(units: list[_Unit], doc: Doc) -> None:
 
 def _to_claim(doc: Doc, text: str, unit: _Unit, unverified_marks: list[tuple[int, int]]) -> Claim:
     span = unit.span
-    claim_text = text[span.start_char:span.end_char]
+    claim_text = text[span.start_char : span.end_char]
     modals = [t.lower_ for t in span if t.tag_ == "MD"]
     status = verification(claim_text, unit.cue_kind, modals)
     if status in ("asserted", "hedged") and any(
-            p == unit.paragraph and pos > span.start_char for p, pos in unverified_marks):
+        p == unit.paragraph and pos > span.start_char for p, pos in unverified_marks
+    ):
         status = "unverified"
     entities = []
     for ent in span.ents:
         if ent.label_ in ENTITY_LABELS and ent.text not in entities:
             entities.append(ent.text)
-    return Claim(text=claim_text, start=span.start_char, end=span.end_char, claimant=unit.claimant, cue=unit.cue,
-                 verification=status, quantities=tuple(extract_quantities(doc, span, text)), entities=tuple(entities))
+    return Claim(
+        text=claim_text,
+        start=span.start_char,
+        end=span.end_char,
+        claimant=unit.claimant,
+        cue=unit.cue,
+        verification=status,
+        quantities=tuple(extract_quantities(doc, span, text)),
+        entities=tuple(entities),
+    )

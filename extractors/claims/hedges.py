@@ -7,14 +7,21 @@ import re
 _UNVERIFIED = re.compile(
     r"\b(could not|couldn['’]t|cannot|can['’]t|can not|has not|have not|had not|hasn['’]t|haven['’]t|was unable to|"
     r"were unable to|is unable to|did not|didn['’]t|not been able to)\b[\w\s]{0,30}?\b"
-    r"(independently\s+)?(verif\w*|confirm\w*|substantiat\w*|corroborat\w*)", re.I)
+    r"(independently\s+)?(verif\w*|confirm\w*|substantiat\w*|corroborat\w*)",
+    re.I,
+)
 _UNVERIFIED_WORDS = re.compile(r"\b(unverified|unconfirmed|unsubstantiated)\b", re.I)
 _HEDGE_WORDS = re.compile(
     r"\b(likely|unlikely|reportedly|allegedly|apparently|possibly|probably|perhaps|approximately|roughly|"
     r"an estimated|estimated|about|around|nearly|almost|up to|some|might|may|could|appears? to|seems? to|"
-    r"believed to|thought to|said to be|suspected|purportedly|presumably|potentially|rumou?red)\b", re.I)
-_DENIAL = re.compile(r"\b(denied|denies|deny|rejected|rejects|dismissed|dismisses|refuted|refutes|"
-                     r"called (the|these|those) (claims?|reports?|allegations?) (false|baseless|fake))\b", re.I)
+    r"believed to|thought to|said to be|suspected|purportedly|presumably|potentially|rumou?red)\b",
+    re.I,
+)
+_DENIAL = re.compile(
+    r"\b(denied|denies|deny|rejected|rejects|dismissed|dismisses|refuted|refutes|"
+    r"called (the|these|those) (claims?|reports?|allegations?) (false|baseless|fake))\b",
+    re.I,
+)
 
 
 def is_unverified_statement(text: str) -> bool:
@@ -38,8 +45,12 @@ def verification(text: str, cue_kind: str | None, modal_tokens: list[str]) -> st
             continue
         if word in ("about", "around", "some", "up to", "nearly", "almost"):
             # Only as an approximation of a number: "about 70", "around 120,000".
-            if re.match(r"\s+(\$|€|£)?\d|\s+(a |one |two |three |four |five |six |seven |eight |nine |ten |"
-                        r"dozen|hundred|thousand|half|a third)", text[match.end():match.end() + 12], re.I):
+            if re.match(
+                r"\s+(\$|€|£)?\d|\s+(a |one |two |three |four |five |six |seven |eight |nine |ten |"
+                r"dozen|hundred|thousand|half|a third)",
+                text[match.end() : match.end() + 12],
+                re.I,
+            ):
                 return "hedged"
             continue
         return "hedged"

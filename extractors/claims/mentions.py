@@ -6,18 +6,112 @@ from dataclasses import dataclass
 
 from spacy.tokens import Span
 
-ORG_NOUNS = {"center", "centre", "tank", "ministry", "agency", "institute", "group", "organization",
-             "organisation", "company", "firm", "newspaper", "outlet", "government", "military", "army",
-             "department", "committee", "council", "office", "service", "command", "administration", "team",
-             "staff", "study", "report", "kremlin", "pentagon", "court", "commission", "party", "union", "bank",
-             "network", "channel", "foundation", "watchdog", "body", "unit", "authorities", "authority"}
-PERSON_NOUNS = {"official", "spokesman", "spokeswoman", "spokesperson", "lawyer", "analyst", "expert", "minister",
-                "commander", "resident", "woman", "man", "source", "diplomat", "president", "leader", "mayor",
-                "governor", "general", "officer", "soldier", "head", "chief", "director", "researcher", "author",
-                "journalist", "activist", "priest", "mother", "father", "wife", "husband", "volunteer", "deputy",
-                "lawmaker", "senator", "politician", "professor", "economist", "blogger", "veteran", "recruit",
-                "prisoner", "colonel", "sergeant", "speaker", "witness", "relative", "son", "daughter", "founder",
-                "adviser", "advisor", "aide", "representative", "secretary", "ambassador", "chairman", "ceo"}
+ORG_NOUNS = {
+    "center",
+    "centre",
+    "tank",
+    "ministry",
+    "agency",
+    "institute",
+    "group",
+    "organization",
+    "organisation",
+    "company",
+    "firm",
+    "newspaper",
+    "outlet",
+    "government",
+    "military",
+    "army",
+    "department",
+    "committee",
+    "council",
+    "office",
+    "service",
+    "command",
+    "administration",
+    "team",
+    "staff",
+    "study",
+    "report",
+    "kremlin",
+    "pentagon",
+    "court",
+    "commission",
+    "party",
+    "union",
+    "bank",
+    "network",
+    "channel",
+    "foundation",
+    "watchdog",
+    "body",
+    "unit",
+    "authorities",
+    "authority",
+}
+PERSON_NOUNS = {
+    "official",
+    "spokesman",
+    "spokeswoman",
+    "spokesperson",
+    "lawyer",
+    "analyst",
+    "expert",
+    "minister",
+    "commander",
+    "resident",
+    "woman",
+    "man",
+    "source",
+    "diplomat",
+    "president",
+    "leader",
+    "mayor",
+    "governor",
+    "general",
+    "officer",
+    "soldier",
+    "head",
+    "chief",
+    "director",
+    "researcher",
+    "author",
+    "journalist",
+    "activist",
+    "priest",
+    "mother",
+    "father",
+    "wife",
+    "husband",
+    "volunteer",
+    "deputy",
+    "lawmaker",
+    "senator",
+    "politician",
+    "professor",
+    "economist",
+    "blogger",
+    "veteran",
+    "recruit",
+    "prisoner",
+    "colonel",
+    "sergeant",
+    "speaker",
+    "witness",
+    "relative",
+    "son",
+    "daughter",
+    "founder",
+    "adviser",
+    "advisor",
+    "aide",
+    "representative",
+    "secretary",
+    "ambassador",
+    "chairman",
+    "ceo",
+}
 FEMALE = {"she", "her"}
 MALE = {"he", "him"}
 
@@ -69,14 +163,21 @@ class MentionTracker:
 
     def add_source(self, span: Span, sentence_index: int, name: str | None = None) -> None:
         text = name or span.text
-        self.sources.append(Mention(text, mention_kind(span), sentence_index,
-                                    frozenset(w.lower().strip("’'s") for w in text.split())))
+        self.sources.append(
+            Mention(text, mention_kind(span), sentence_index, frozenset(w.lower().strip("’'s") for w in text.split()))
+        )
 
     def add_entities(self, sentence: Span, sentence_index: int) -> None:
         for ent in sentence.ents:
             if ent.label_ in ("PERSON", "ORG"):
-                self.entities.append(Mention(ent.text, "PERSON" if ent.label_ == "PERSON" else "ORG",
-                                             sentence_index, frozenset(w.lower() for w in ent.text.split())))
+                self.entities.append(
+                    Mention(
+                        ent.text,
+                        "PERSON" if ent.label_ == "PERSON" else "ORG",
+                        sentence_index,
+                        frozenset(w.lower() for w in ent.text.split()),
+                    )
+                )
 
     def resolve(self, span: Span, sentence_index: int) -> str | None:
         """A name for a pronoun or definite description, or None to keep the words as written."""
@@ -117,5 +218,8 @@ class MentionTracker:
 
 
 def is_named_text(text: str) -> bool:
-    return any(w[:1].isupper() for w in text.split()[1:]) or text[:1].isupper() and text.split()[0].lower() not in (
-        "the", "a", "an", "one", "he", "she", "they", "it")
+    return (
+        any(w[:1].isupper() for w in text.split()[1:])
+        or text[:1].isupper()
+        and text.split()[0].lower() not in ("the", "a", "an", "one", "he", "she", "they", "it")
+    )

@@ -18,8 +18,13 @@ def paragraph_breaks(doc):
         previous = doc[token.i - 1]
         if "\n" in previous.whitespace_ or previous.is_space and "\n" in previous.text:
             token.is_sent_start = True
-        elif (previous.text in (".", "!", "?") and token.i >= 2 and doc[token.i - 2].text in ("”", '"', "’")
-              and previous.whitespace_ and token.is_title):
+        elif (
+            previous.text in (".", "!", "?")
+            and token.i >= 2
+            and doc[token.i - 2].text in ("”", '"', "’")
+            and previous.whitespace_
+            and token.is_title
+        ):
             token.is_sent_start = True  # 'orders”. One speaker …': the parser misses a period after a quote
     return doc
 

@@ -13,24 +13,97 @@ from spacy.tokens import Doc, Span
 from extractors.records import Quantity
 
 _UNITS = {
-    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
-    "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
-    "seventeen": 17, "eighteen": 18, "nineteen": 19,
+    "zero": 0,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
+    "nineteen": 19,
 }
 _TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
-_SCALES = {"hundred": 100, "thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000,
-           "trillion": 1_000_000_000_000, "bn": 1_000_000_000, "mln": 1_000_000}
-_FRACTIONS = {"half": 2, "halves": 2, "third": 3, "thirds": 3, "quarter": 4, "quarters": 4, "fifth": 5, "fifths": 5,
-              "tenth": 10, "tenths": 10}
+_SCALES = {
+    "hundred": 100,
+    "thousand": 1_000,
+    "million": 1_000_000,
+    "billion": 1_000_000_000,
+    "trillion": 1_000_000_000_000,
+    "bn": 1_000_000_000,
+    "mln": 1_000_000,
+}
+_FRACTIONS = {
+    "half": 2,
+    "halves": 2,
+    "third": 3,
+    "thirds": 3,
+    "quarter": 4,
+    "quarters": 4,
+    "fifth": 5,
+    "fifths": 5,
+    "tenth": 10,
+    "tenths": 10,
+}
 _CURRENCY_SYMBOLS = {"$": "USD", "US$": "USD", "€": "EUR", "£": "GBP", "₽": "RUB", "₴": "UAH"}
-_CURRENCY_WORDS = {"dollars": "USD", "dollar": "USD", "euros": "EUR", "euro": "EUR", "pounds": "GBP",
-                   "rubles": "RUB", "roubles": "RUB", "ruble": "RUB", "rouble": "RUB", "hryvnias": "UAH",
-                   "hryvnia": "UAH", "hryvnas": "UAH"}
+_CURRENCY_WORDS = {
+    "dollars": "USD",
+    "dollar": "USD",
+    "euros": "EUR",
+    "euro": "EUR",
+    "pounds": "GBP",
+    "rubles": "RUB",
+    "roubles": "RUB",
+    "ruble": "RUB",
+    "rouble": "RUB",
+    "hryvnias": "UAH",
+    "hryvnia": "UAH",
+    "hryvnas": "UAH",
+}
 _PERCENT = re.compile(r"^\s*(%|percent\b|per cent\b|percentage points?\b|pc\b)", re.I)
-_TIME_UNITS = {"year", "years", "month", "months", "week", "weeks", "day", "days", "hour", "hours", "decade",
-               "decades", "minute", "minutes"}
-_MEASURE_UNITS = {"miles", "mile", "km", "kilometres", "kilometers", "kilometre", "kilometer", "metres", "meters",
-                  "tons", "tonnes", "kg", "kilograms", "square"}
+_TIME_UNITS = {
+    "year",
+    "years",
+    "month",
+    "months",
+    "week",
+    "weeks",
+    "day",
+    "days",
+    "hour",
+    "hours",
+    "decade",
+    "decades",
+    "minute",
+    "minutes",
+}
+_MEASURE_UNITS = {
+    "miles",
+    "mile",
+    "km",
+    "kilometres",
+    "kilometers",
+    "kilometre",
+    "kilometer",
+    "metres",
+    "meters",
+    "tons",
+    "tonnes",
+    "kg",
+    "kilograms",
+    "square",
+}
 
 _WORD_NUM = "|".join(sorted(list(_UNITS) + list(_TENS), key=len, reverse=True))
 _NUMBER = re.compile(
@@ -41,11 +114,37 @@ _NUMBER = re.compile(
     r"(?P<scale>\s+(?:hundred|thousand|million|billion|trillion|bn|mln)\b|[mbk]\b)?",
     re.I,
 )
-_FRACTION = re.compile(rf"\b(?P<n>a|one|two|three|four|{_WORD_NUM})[- ](?P<d>half|halves|thirds?|quarters?|fifths?|tenths?)\b", re.I)
+_FRACTION = re.compile(
+    rf"\b(?P<n>a|one|two|three|four|{_WORD_NUM})[- ](?P<d>half|halves|thirds?|quarters?|fifths?|tenths?)\b", re.I
+)
 _ORDINAL_SUFFIX = re.compile(r"^\d+(st|nd|rd|th)$", re.I)
 _TIME = re.compile(r"^\d{1,2}[:.]\d{2}$")
-_MONTHS = {"january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
-           "november", "december", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"}
+_MONTHS = {
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "sept",
+    "oct",
+    "nov",
+    "dec",
+}
 
 
 def words_to_number(text: str) -> float | None:
@@ -108,7 +207,12 @@ def _is_calendar(doc: Doc, start: int, end: int, raw: str, value: float) -> bool
         after = last.whitespace_ + doc[last.i + 1 : last.i + 6].text  # cheap: Doc.text rebuilds the string
         if _PERCENT.match(after) or re.match(r"\s+(and|to|or)\s+\d[\d,.]*\s*(%|percent|per cent)", after):
             return False
-        if nxt is not None and nxt.pos_ == "NOUN" and nxt.lower_ not in _TIME_UNITS and nxt.lower_.rstrip(".") not in _MONTHS:
+        if (
+            nxt is not None
+            and nxt.pos_ == "NOUN"
+            and nxt.lower_ not in _TIME_UNITS
+            and nxt.lower_.rstrip(".") not in _MONTHS
+        ):
             return False
         return not (nxt is not None and nxt.lower_ in _TIME_UNITS)
     return False
@@ -127,7 +231,11 @@ def _counted(doc: Doc, start: int, end: int, unit: str | None) -> str | None:
                 if obj.dep_ == "pobj" and obj.pos_ in ("NOUN", "PROPN", "PRON"):
                     return obj.lower_
     head = token.head
-    if head.i != token.i and head.pos_ in ("NOUN", "PROPN") and token.dep_ in ("nummod", "quantmod", "compound", "amod", "nmod"):
+    if (
+        head.i != token.i
+        and head.pos_ in ("NOUN", "PROPN")
+        and token.dep_ in ("nummod", "quantmod", "compound", "amod", "nmod")
+    ):
         if head.lower_ in ("percent", "%"):
             for child in head.children:
                 if child.lower_ == "of":
@@ -145,7 +253,7 @@ def _counted(doc: Doc, start: int, end: int, unit: str | None) -> str | None:
 
 
 def _unit_after(text: str, end: int) -> tuple[str | None, int]:
-    tail = text[end:end + 40]
+    tail = text[end : end + 40]
     match = _PERCENT.match(tail)
     if match:
         return "percent", end + match.end()
@@ -164,7 +272,7 @@ def extract_quantities(doc: Doc, span: Span, text: str | None = None) -> list[Qu
     ``doc.text`` when the caller has it (spaCy rebuilds that string on every access)."""
     text = text if text is not None else doc.text
     base = span.start_char
-    segment = text[base:span.end_char]
+    segment = text[base : span.end_char]
     found: list[tuple[int, int, Quantity]] = []
     taken: list[tuple[int, int]] = []
     for match in _FRACTION.finditer(segment):
@@ -182,7 +290,7 @@ def extract_quantities(doc: Doc, span: Span, text: str | None = None) -> list[Qu
         raw = match.group("num")
         if raw.lower() in ("one", "a dozen") and not match.group("scale") and not match.group("cur"):
             # "one" is more often a pronoun or determiner ("one speaker", "one shouldn't") than an amount.
-            nxt = text[end:end + 12].lower()
+            nxt = text[end : end + 12].lower()
             if raw.lower() == "one" and not _PERCENT.match(nxt):
                 continue
         if start > 0 and (text[start - 1].isalnum() or text[start - 1] in "-/") and not match.group("cur"):
@@ -211,7 +319,7 @@ def _share_range_units(found, text: str) -> list[Quantity]:
     """'between 20 and 40 percent', '20-40%': the unit written once belongs to both ends."""
     out = [q for _, _, q in found]
     for i in range(len(found) - 1):
-        (s1, e1, q1), (s2, _e2, q2) = found[i], found[i + 1]
+        (_s1, e1, q1), (s2, _e2, q2) = found[i], found[i + 1]
         gap = text[e1:s2].strip().lower()
         if gap in ("and", "to", "-", "–", "or") and q1.unit is None and q2.unit is not None:
             out[i] = Quantity(q1.value, q2.unit, q2.counted, q1.text)

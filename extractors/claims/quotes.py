@@ -42,7 +42,7 @@ def quote_spans(text: str) -> list[Quote]:
                 if open_at is None:
                     open_at = pos
                 straight_open = ch == STRAIGHT
-            elif (ch == CLOSE or ch == STRAIGHT) and open_at is not None:
+            elif (ch in (CLOSE, STRAIGHT)) and open_at is not None:
                 quotes.append(Quote(open_at, pos + 1, True))
                 open_at = None
                 straight_open = False

@@ -36,12 +36,16 @@ def highlight(text: str, claims: list, focus: int | None) -> Markup:
     for claim in sorted(claims, key=lambda c: c.start_char):
         if claim.start_char < pos:
             continue
-        out.append(escape(text[pos:claim.start_char]))
+        out.append(escape(text[pos : claim.start_char]))
         cls = "claim focus" if claim.id == focus else "claim"
         who = escape(claim.claimant or "the outlet")
-        out.append(Markup(f'<mark class="{cls} v-{escape(claim.verification)}" id="claim-{claim.id}" '
-                          f'title="{who} · {escape(claim.verification)}">'))
-        out.append(escape(text[claim.start_char:claim.end_char]))
+        out.append(
+            Markup(
+                f'<mark class="{cls} v-{escape(claim.verification)}" id="claim-{claim.id}" '
+                f'title="{who} · {escape(claim.verification)}">'
+            )
+        )
+        out.append(escape(text[claim.start_char : claim.end_char]))
         out.append(Markup("</mark>"))
         pos = claim.end_char
     out.append(escape(text[pos:]))
@@ -56,8 +60,11 @@ class TokenGate(BaseHTTPMiddleware):
     async def dispatch(self, request: Request, call_next):
         if not self.token:
             return await call_next(request)
-        offered = (request.query_params.get("token") or request.cookies.get("claimwire_token")
-                   or request.headers.get("authorization", "").removeprefix("Bearer ").strip())
+        offered = (
+            request.query_params.get("token")
+            or request.cookies.get("claimwire_token")
+            or request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        )
         if not offered or not hmac.compare_digest(offered, self.token):
             return PlainTextResponse("access token required", status_code=401)
         response = await call_next(request)
@@ -87,25 +94,44 @@ def create_app(db: str | None = None, token: str | None = None) -> Starlette:
     async def overview(request: Request) -> Response:
         period = "day" if request.query_params.get("period") == "day" else "week"
         with engine.connect() as conn:
-            return render("overview.html", request, period=period, totals=q.totals(conn),
-                          chart=stacked_bars(q.claims_over_time(conn, period)), undated=q.undated_claims(conn),
-                          claimants=q.top_claimants(conn), groups=q.counted_groups(conn), health=q.health(conn))
+            return render(
+                "overview.html",
+                request,
+                period=period,
+                totals=q.totals(conn),
+                chart=stacked_bars(q.claims_over_time(conn, period)),
+                undated=q.undated_claims(conn),
+                claimants=q.top_claimants(conn),
+                groups=q.counted_groups(conn),
+                health=q.health(conn),
+            )
 
     async def claims(request: Request) -> Response:
         params = request.query_params
-        flt = q.ClaimFilter(q=params.get("q") or None, claimant=params.get("claimant") or None,
-                            verification=params.get("verification") if params.get("verification") in VERIFICATIONS else None,
-                            outlet=params.get("outlet") or None,
-                            origin=params.get("origin") if params.get("origin") in ("seed", "feed", "backfill") else None)
+        flt = q.ClaimFilter(
+            q=params.get("q") or None,
+            claimant=params.get("claimant") or None,
+            verification=params.get("verification") if params.get("verification") in VERIFICATIONS else None,
+            outlet=params.get("outlet") or None,
+            origin=params.get("origin") if params.get("origin") in ("seed", "feed", "backfill") else None,
+        )
         try:
             page = max(1, int(params.get("page", "1")))
         except ValueError:
             page = 1
         with engine.connect() as conn:
             rows, total = q.claims_page(conn, flt, page)
-            return render("claims.html", request, rows=rows, total=total, page=page, flt=flt,
-                          pages=max(1, math.ceil(total / q.PAGE_SIZE)), outlets=q.outlets(conn),
-                          claimants=q.top_claimants(conn, 200))
+            return render(
+                "claims.html",
+                request,
+                rows=rows,
+                total=total,
+                page=page,
+                flt=flt,
+                pages=max(1, math.ceil(total / q.PAGE_SIZE)),
+                outlets=q.outlets(conn),
+                claimants=q.top_claimants(conn, 200),
+            )
 
     async def article(request: Request) -> Response:
         try:
@@ -121,15 +147,18 @@ def create_app(db: str | None = None, token: str | None = None) -> Starlette:
             quantities = q.claim_quantities(conn, [c.id for c in claims_])
             original = q.article(conn, row.duplicate_of) if row.duplicate_of else None
         body = highlight(row.text, claims_, int(focus) if focus and focus.isdigit() else None)
-        return render("article.html", request, article=row, claims=claims_, body=body, quantities=quantities,
-                      original=original)
+        return render(
+            "article.html", request, article=row, claims=claims_, body=body, quantities=quantities, original=original
+        )
 
     async def quantities(request: Request) -> Response:
         with engine.connect() as conn:
             groups = q.counted_groups(conn, 30)
             counted = request.query_params.get("counted") or (groups[0][0] if groups else None)
             rows = q.quantities_for(conn, counted) if counted else []
-        points = [{"date": r.published_at, "value": r.value, "claimant": r.claimant, "text": r.quantity_text} for r in rows]
+        points = [
+            {"date": r.published_at, "value": r.value, "claimant": r.claimant, "text": r.quantity_text} for r in rows
+        ]
         return render("quantities.html", request, groups=groups, counted=counted, rows=rows, chart=scatter(points))
 
     async def health(request: Request) -> Response:

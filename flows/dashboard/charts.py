@@ -26,12 +26,16 @@ def stacked_bars(rows: list[dict], width: int = 860, height: int = 260) -> Marku
     left, bottom, top = 40, 40, 16
     plot_w, plot_h = width - left - 10, height - bottom - top
     bar_w = max(2.0, plot_w / len(buckets) * 0.8)
-    parts = [f'<svg class="chart" data-chart="claims-over-time" viewBox="0 0 {width} {height}" role="img" '
-             f'aria-label="Claims over time">']
+    parts = [
+        f'<svg class="chart" data-chart="claims-over-time" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="Claims over time">'
+    ]
     for frac in (0, 0.5, 1):
         y = top + plot_h * (1 - frac)
-        parts.append(f'<line x1="{left}" x2="{width - 10}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
-                     f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{int(peak * frac)}</text>')
+        parts.append(
+            f'<line x1="{left}" x2="{width - 10}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
+            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{int(peak * frac)}</text>'
+        )
     for i, b in enumerate(buckets):
         x = left + plot_w * i / len(buckets) + (plot_w / len(buckets) - bar_w) / 2
         y = top + plot_h
@@ -41,13 +45,19 @@ def stacked_bars(rows: list[dict], width: int = 860, height: int = 260) -> Marku
                 continue
             h = plot_h * n / peak
             y -= h
-            parts.append(f'<rect class="bar" x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
-                         f'fill="{COLORS[status]}"><title>{escape(b)}: {n} {status}</title></rect>')
+            parts.append(
+                f'<rect class="bar" x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
+                f'fill="{COLORS[status]}"><title>{escape(b)}: {n} {status}</title></rect>'
+            )
         if b in seeded:
-            parts.append(f'<text class="seed-mark" x="{x + bar_w / 2:.1f}" y="{y - 3:.1f}" text-anchor="middle">'
-                         f'◆<title>seed corpus</title></text>')
+            parts.append(
+                f'<text class="seed-mark" x="{x + bar_w / 2:.1f}" y="{y - 3:.1f}" text-anchor="middle">'
+                f"◆<title>seed corpus</title></text>"
+            )
         if len(buckets) <= 12 or i % max(1, len(buckets) // 8) == 0:
-            parts.append(f'<text x="{x + bar_w / 2:.1f}" y="{height - bottom + 14}" text-anchor="middle">{escape(b)}</text>')
+            parts.append(
+                f'<text x="{x + bar_w / 2:.1f}" y="{height - bottom + 14}" text-anchor="middle">{escape(b)}</text>'
+            )
     parts.append("</svg>")
     legend = " ".join(f'<span class="key" style="--c:{c}">{s}</span>' for s, c in COLORS.items())
     return Markup("".join(parts) + f'<div class="legend">{legend} <span class="key seed">◆ seed corpus</span></div>')
@@ -72,26 +82,36 @@ def scatter(points: list[dict], width: int = 860, height: int = 280) -> Markup:
     plot_w, plot_h = width - left - right, height - bottom - top
     claimants = sorted({p["claimant"] or "(outlet)" for p in dated})
     color = {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(claimants)}
-    parts = [f'<svg class="chart" data-chart="quantities" viewBox="0 0 {width} {height}" role="img" '
-             f'aria-label="Figures over time">']
+    parts = [
+        f'<svg class="chart" data-chart="quantities" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="Figures over time">'
+    ]
     for frac in (0, 0.5, 1):
         y = top + plot_h * (1 - frac)
         raw = v0 + (v1 - v0) * frac
-        label = f"{10 ** raw:,.0f}" if log else f"{raw:,.4g}"
-        parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
-                     f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{label}</text>')
+        label = f"{10**raw:,.0f}" if log else f"{raw:,.4g}"
+        parts.append(
+            f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
+            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{label}</text>'
+        )
     for frac in (0, 1):
         when = datetime.fromtimestamp(t0 + (t1 - t0) * frac).strftime("%Y-%m-%d")
-        parts.append(f'<text x="{left + plot_w * frac:.1f}" y="{height - bottom + 16}" text-anchor="middle">{when}</text>')
+        parts.append(
+            f'<text x="{left + plot_w * frac:.1f}" y="{height - bottom + 16}" text-anchor="middle">{when}</text>'
+        )
     for p, t, v in zip(dated, times, values, strict=True):
         x = left + plot_w * (t - t0) / (t1 - t0)
         y = top + plot_h * (1 - (scale(v) - v0) / (v1 - v0))
         who = p["claimant"] or "(outlet)"
-        parts.append(f'<circle class="point" cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{color[who]}">'
-                     f'<title>{escape(who)}: {escape(p["text"])} ({p["date"]:%Y-%m-%d})</title></circle>')
+        parts.append(
+            f'<circle class="point" cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{color[who]}">'
+            f"<title>{escape(who)}: {escape(p['text'])} ({p['date']:%Y-%m-%d})</title></circle>"
+        )
     for i, who in enumerate(claimants[:12]):
         y = top + 14 * i + 8
-        parts.append(f'<circle cx="{left + plot_w + 16}" cy="{y}" r="5" fill="{color[who]}"/>'
-                     f'<text x="{left + plot_w + 26}" y="{y + 4}">{escape(who[:22])}</text>')
+        parts.append(
+            f'<circle cx="{left + plot_w + 16}" cy="{y}" r="5" fill="{color[who]}"/>'
+            f'<text x="{left + plot_w + 26}" y="{y + 4}">{escape(who[:22])}</text>'
+        )
     parts.append("</svg>")
     return Markup("".join(parts))
