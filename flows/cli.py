@@ -20,7 +20,7 @@ app = typer.Typer(
     add_completion=False,
 )
 console = Console(stderr=False)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # error messages carry paths and URLs: never wrap them
 
 DbOption = Annotated[
     str | None, typer.Option("--db", help="Database URL (default $CLAIMWIRE_DB or ./data/claimwire.db)")

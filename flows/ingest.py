@@ -8,7 +8,7 @@ from flows.config import effective_settings
 from flows.leases import LeaseBusy, acquire, release
 from flows.runtime import engine_for, publish_artifact, task_runner
 from flows.settings import Settings
-from flows.stages import poll_feeds, process_batch
+from flows.stages import drain, poll_feeds
 from storage import feed_state
 from storage.runs import RunStats, finish_run, start_run
 
@@ -39,19 +39,15 @@ def process_batches_task(
     """Drain the queue one batch at a time; several of these run side by side as workers."""
     settings = Settings.model_validate_json(settings_json)
     engine = engine_for(settings)
-    total = RunStats()
-    batches = 0
     try:
-        while max_batches is None or batches < max_batches:
-            stats, claimed = process_batch(
-                engine, settings, origins=origins, run_id=run_id, force_retries=force_retries, only_retries=only_retries
-            )
-            if not claimed:
-                break
-            batches += 1
-            total.add(stats)
-        total.extra["batches"] = batches
-        return total
+        return drain(
+            engine,
+            settings,
+            origins=origins,
+            max_batches=max_batches,
+            force_retries=force_retries,
+            only_retries=only_retries,
+        )
     finally:
         engine.dispose()
 

@@ -178,22 +178,26 @@ async def _fetch_all(settings: Settings, work: Sequence[queue.Work]) -> list[Pag
         return await asyncio.gather(*[one(w) for w in work])
 
 
-def process_batch(
+@dataclass
+class FetchedBatch:
+    """A claimed batch with its fetch results, ready for the CPU stages."""
+
+    work: list[queue.Work]
+    results: list[Page | FetchError]
+    fetch_s: float
+    claimed_at: datetime
+
+
+def claim_and_fetch(
     engine: Engine,
     settings: Settings,
     *,
     origins: Sequence[str],
-    run_id: int | None = None,
     force_retries: bool = False,
     only_retries: bool = False,
     retry_failures: bool = True,
-) -> tuple[RunStats, int]:
-    """Claim one batch from the queue and take it through fetch, extraction, claims and storage.
-
-    Returns (stats, number of URLs claimed); 0 claimed means the queue is drained for ``origins``.
-    """
-    stats = RunStats()
-    timings = {"fetch_s": 0.0, "extract_claims_s": 0.0, "store_s": 0.0}
+) -> FetchedBatch:
+    """Claim one batch from the queue and fetch it (I/O only; runs ahead in a thread, see drain)."""
     now = datetime.now(UTC)
     with engine.begin() as conn:
         queue.release_dead_claims(conn)
@@ -207,12 +211,18 @@ def process_batch(
             only_retries=only_retries,
         )
     if not work:
-        return stats, 0
+        return FetchedBatch([], [], 0.0, now)
     t0 = time.perf_counter()
-    fetched = asyncio.run(_fetch_all(settings, work))
-    timings["fetch_s"] = time.perf_counter() - t0
+    results = asyncio.run(_fetch_all(settings, work))
+    return FetchedBatch(work, results, time.perf_counter() - t0, now)
+
+
+def process_fetched(engine: Engine, settings: Settings, batch: FetchedBatch) -> RunStats:
+    """Extraction, claims and storage for a fetched batch; every failure becomes a failure row."""
+    stats = RunStats()
+    timings = {"fetch_s": batch.fetch_s, "extract_claims_s": 0.0, "store_s": 0.0}
     jobs, job_work, failures = [], [], []
-    for item, result in zip(work, fetched, strict=True):
+    for item, result in zip(batch.work, batch.results, strict=True):
         if isinstance(result, FetchError):
             failures.append((item, failure_from(result, "url", item.url)))
         else:
@@ -228,7 +238,7 @@ def process_batch(
         topic=topic_model(tuple(settings.keywords)),
         claims=claim_extractor() if settings.extract_claims else None,
         relevance_threshold=settings.relevance_threshold,
-        now=now,
+        now=batch.claimed_at,
     )
     timings["extract_claims_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -253,7 +263,43 @@ def process_batch(
         stats.articles_failed += 1
     timings["store_s"] = time.perf_counter() - t0
     stats.extra.update(timings)
-    return stats, len(work)
+    return stats
+
+
+def process_batch(
+    engine: Engine, settings: Settings, *, origins: Sequence[str], **claim_options
+) -> tuple[RunStats, int]:
+    """One batch through every stage. Returns (stats, URLs claimed); 0 claimed: the queue is drained."""
+    batch = claim_and_fetch(engine, settings, origins=origins, **claim_options)
+    if not batch.work:
+        return RunStats(), 0
+    return process_fetched(engine, settings, batch), len(batch.work)
+
+
+def drain(
+    engine: Engine, settings: Settings, *, origins: Sequence[str], max_batches: int | None = None, **claim_options
+) -> RunStats:
+    """Drain the queue batch by batch, fetching the next batch in a thread while this one is processed,
+    so network waits overlap with the CPU-bound extraction."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    total = RunStats()
+    batches = 0
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch") as prefetch:
+        upcoming = prefetch.submit(claim_and_fetch, engine, settings, origins=origins, **claim_options)
+        while True:
+            batch = upcoming.result()
+            if not batch.work:
+                break
+            batches += 1
+            more = max_batches is None or batches < max_batches
+            if more:
+                upcoming = prefetch.submit(claim_and_fetch, engine, settings, origins=origins, **claim_options)
+            total.add(process_fetched(engine, settings, batch))
+            if not more:
+                break
+    total.extra["batches"] = batches
+    return total
 
 
 def _store_one(engine: Engine, item: queue.Work, processed: ProcessedArticle, stats: RunStats) -> None:

@@ -50,7 +50,10 @@ class ClaimExtractor:
         return self.extract_many([text])[0]
 
     def extract_many(self, texts: Sequence[str] | Iterable[str], batch_size: int = 16) -> list[list[Claim]]:
-        return [claims_from_doc(doc) for doc in self.nlp.pipe(texts, batch_size=batch_size)]
+        # A memory zone frees the strings spaCy interns for these texts once the claims (plain records)
+        # are out; without it a long-running worker's vocabulary grows with every article.
+        with self.nlp.memory_zone():
+            return [claims_from_doc(doc) for doc in self.nlp.pipe(texts, batch_size=batch_size)]
 
 
 def extract_claims(text: str) -> list[Claim]:

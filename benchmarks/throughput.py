@@ -1,0 +1,287 @@
+"""Throughput benchmark: a realistic local workload through the full ``ingest`` and through the bare
+work alone, with per-stage times, Prefect's overhead and peak memory.
+
+    python benchmarks/throughput.py --feeds 20 --items 25            # 500 articles, SQLite and PostgreSQL
+    python benchmarks/throughput.py --feeds 40 --items 25 --workers 2 --only sqlite
+    python benchmarks/throughput.py --unchanged-feeds 1000           # a poll of 1,000 feeds answering 304
+
+Articles are unique news-length texts (600–1,500 words) assembled from the PolNeAR news paragraphs in
+../shared/eval (so no two are near-duplicates), wrapped in realistic page HTML and served from
+127.0.0.1 with feeds pointing at them. Results are printed as JSON and a markdown row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.fixtures.site import FixtureArticle, article_html, atom_feed  # noqa: E402
+from tests.httpserver import TestServer  # noqa: E402
+
+POLNEAR = ROOT.parent / "shared" / "eval" / "polnear" / "dev" / "text"
+PG_ADMIN = os.environ.get("CLAIMWIRE_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def make_articles(count: int, seed: int = 7) -> list[FixtureArticle]:
+    if not POLNEAR.exists():
+        raise SystemExit(f"benchmark needs the evaluation texts at {POLNEAR}")
+    paragraphs = [
+        p.strip()
+        for f in sorted(POLNEAR.glob("*.txt"))
+        for p in f.read_text(encoding="utf-8").split("\n")
+        if len(p.split()) >= 25
+    ]
+    rng = random.Random(seed)
+    base = datetime(2026, 10, 1, tzinfo=UTC)
+    out = []
+    for i in range(count):
+        target = rng.randint(600, 1500)
+        body, words = [], 0
+        while words < target:
+            paragraph = rng.choice(paragraphs)
+            body.append(paragraph)
+            words += len(paragraph.split())
+        title = " ".join(body[0].split()[:10]).rstrip(",.;:") + f" ({i})"
+        out.append(FixtureArticle(f"news/{i}", title, "\n".join(body), base + timedelta(minutes=i)))
+    return out
+
+
+def serve_workload(server: TestServer, articles: list[FixtureArticle], n_feeds: int) -> list[str]:
+    per_feed = -(-len(articles) // n_feeds)
+    feeds = []
+    for f in range(n_feeds):
+        items = []
+        for art in articles[f * per_feed : (f + 1) * per_feed]:
+            items.append((server.add("/" + art.slug, body=article_html(art, server.base).encode()), art))
+        feeds.append(
+            server.add(
+                f"/feeds/{f}.xml",
+                body=atom_feed(f"Feed {f}", server.base, items),
+                content_type="application/atom+xml",
+                etag=f'"feed-{f}"',
+            )
+        )
+    return feeds
+
+
+def fresh_db(kind: str, tmp: Path) -> tuple[str, callable]:
+    if kind == "sqlite":
+        return f"sqlite:///{tmp / f'bench-{uuid.uuid4().hex[:6]}.db'}", lambda: None
+    from sqlalchemy import create_engine, text
+
+    name = f"claimwire_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop():
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return PG_ADMIN.rsplit("/", 1)[0] + "/" + name, drop
+
+
+def run_measured(command: list[str], env: dict) -> tuple[float, int, str]:
+    """Run a command in a wrapper that reports its children's peak RSS (KiB); returns (s, KiB, stderr)."""
+    wrapper = (
+        "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(r.returncode)"
+    )
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", wrapper, *command], env=env, capture_output=True, text=True, cwd=ROOT)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"command failed: {' '.join(command)}\n{done.stderr[-3000:]}")
+    return seconds, int(done.stderr.strip().splitlines()[-1]), done.stdout
+
+
+def run_stats(db: str) -> dict:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(db)
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT articles_new, claims_new, articles_failed, detail, started_at, finished_at "
+                "FROM runs WHERE kind = 'ingest' ORDER BY id DESC LIMIT 1"
+            )
+        ).one()
+        articles = conn.execute(text("SELECT count(*) FROM articles WHERE origin = 'feed'")).scalar_one()
+    engine.dispose()
+    detail = json.loads(row.detail or "{}")
+    return {
+        "articles_new": row.articles_new,
+        "claims_new": row.claims_new,
+        "articles_failed": row.articles_failed,
+        "articles_stored": articles,
+        **{k: detail.get(k) for k in ("poll_s", "fetch_s", "extract_claims_s", "store_s")},
+    }
+
+
+def bare_work(articles: list[FixtureArticle], base_url: str) -> dict:
+    """Text extraction plus claim extraction called directly in a loop: no Prefect, no HTTP, no database."""
+    from extractors.article import extract_article
+    from extractors.claims import ClaimExtractor
+
+    pages = [article_html(a, base_url) for a in articles]
+    extractor = ClaimExtractor()
+    extractor.extract("Warm-up: the model loads before the clock starts, officials said.")
+    start = time.perf_counter()
+    texts = [extract_article(p, f"{base_url}/{a.slug}").text for p, a in zip(pages, articles, strict=True)]
+    extract_s = time.perf_counter() - start
+    claims = 0
+    for i in range(0, len(texts), 50):
+        claims += sum(len(c) for c in extractor.extract_many(texts[i : i + 50]))
+    total = time.perf_counter() - start
+    words = sum(len(t.split()) for t in texts)
+    return {
+        "articles": len(texts),
+        "seconds": total,
+        "articles_per_s": len(texts) / total,
+        "extract_s": extract_s,
+        "claims_s": total - extract_s,
+        "claims": claims,
+        "claim_words_per_s": words / (total - extract_s),
+    }
+
+
+def ingest(db: str, feeds: list[str], tmp: Path, workers: int, runner: str) -> dict:
+    feeds_file = tmp / f"feeds-{uuid.uuid4().hex[:6]}.yaml"
+    feeds_file.write_text(
+        json.dumps(
+            {
+                "feeds": [{"url": u} for u in feeds],
+                "settings": {
+                    "per_host_delay_s": 0,
+                    "per_host_concurrency": 32,
+                    "total_concurrency": 32,
+                    "max_initial_items": 100000,
+                    "relevance_threshold": 0.0,
+                },
+            }
+        )
+    )
+    env = {**os.environ, "PREFECT_LOGGING_LEVEL": "WARNING"}
+    subprocess.run(
+        [sys.executable, "-m", "flows.cli", "init", "--db", db, "--no-seed"],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "flows.cli",
+        "ingest",
+        "--feeds",
+        str(feeds_file),
+        "--db",
+        db,
+        "--allow-private-networks",
+        "--workers",
+        str(workers),
+        "--task-runner",
+        runner,
+    ]
+    seconds, peak_kib, _ = run_measured(command, env)
+    stats = run_stats(db)
+    stage_sum = sum(stats[k] or 0 for k in ("poll_s", "fetch_s", "extract_claims_s", "store_s")) / max(1, workers)
+    return {
+        "seconds": seconds,
+        "peak_rss_mib": peak_kib / 1024,
+        "articles_per_s": stats["articles_stored"] / seconds,
+        "orchestration_s_per_article": max(0.0, seconds - stage_sum) / max(1, stats["articles_stored"]),
+        **stats,
+    }
+
+
+def unchanged_poll(n_feeds: int, tmp: Path) -> dict:
+    server = TestServer().start()
+    try:
+        feeds = [
+            server.add(
+                f"/u/{i}.xml",
+                body=atom_feed(f"U{i}", server.base, []),
+                content_type="application/atom+xml",
+                etag=f'"u{i}"',
+            )
+            for i in range(n_feeds)
+        ]
+        db, drop = fresh_db("sqlite", tmp)
+        first = ingest(db, feeds, tmp, 1, "thread")
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(db)
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE feeds SET next_poll_at = NULL"))
+        engine.dispose()
+        second = ingest(db, feeds, tmp, 1, "thread")
+        not_modified = sum(1 for r in server.requests if r.path.startswith("/u/")) - n_feeds
+        drop()
+        return {
+            "feeds": n_feeds,
+            "first_poll_s": first["poll_s"],
+            "unchanged_poll_s": second["poll_s"],
+            "unchanged_run_s": second["seconds"],
+            "conditional_requests": not_modified,
+        }
+    finally:
+        server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--feeds", type=int, default=20)
+    parser.add_argument("--items", type=int, default=25)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--runner", default="process", help="task runner for --workers > 1: process | dask")
+    parser.add_argument("--only", choices=["sqlite", "postgresql"], default=None)
+    parser.add_argument("--no-bare", action="store_true")
+    parser.add_argument("--unchanged-feeds", type=int, default=0)
+    args = parser.parse_args()
+    results: dict = {"machine": f"{os.cpu_count()} cores, {os.uname().machine}", "date": datetime.now(UTC).isoformat()}
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        if args.unchanged_feeds:
+            results["unchanged"] = unchanged_poll(args.unchanged_feeds, tmp)
+            print(json.dumps(results, indent=1))
+            return
+        articles = make_articles(args.feeds * args.items)
+        server = TestServer().start()
+        try:
+            feeds = serve_workload(server, articles, args.feeds)
+            if not args.no_bare:
+                results["bare"] = bare_work(articles[: min(len(articles), 300)], server.base)
+            for kind in [args.only] if args.only else ["sqlite", "postgresql"]:
+                db, drop = fresh_db(kind, tmp)
+                runner = "thread" if args.workers == 1 else args.runner
+                results[kind] = ingest(db, feeds, tmp, args.workers, runner)
+                drop()
+                server.requests.clear()
+        finally:
+            server.stop()
+    if "bare" in results:
+        for kind in ("sqlite", "postgresql"):
+            if kind in results:
+                results[kind]["ratio_to_bare"] = results[kind]["articles_per_s"] / results["bare"]["articles_per_s"]
+    results["articles"] = len(articles)
+    results["workers"] = args.workers
+    print(json.dumps(results, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
