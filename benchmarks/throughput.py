@@ -199,12 +199,14 @@ def ingest(db: str, feeds: list[str], tmp: Path, workers: int, runner: str) -> d
     ]
     seconds, peak_kib, _ = run_measured(command, env)
     stats = run_stats(db)
-    stage_sum = sum(stats[k] or 0 for k in ("poll_s", "fetch_s", "extract_claims_s", "store_s")) / max(1, workers)
+    # Fetching overlaps extraction (the next batch is prefetched), so it is not counted as a stage here:
+    # what remains is process start, Prefect's server and task runs, model loading and any fetch wait.
+    stage_sum = sum(stats[k] or 0 for k in ("poll_s", "extract_claims_s", "store_s")) / max(1, workers)
     return {
         "seconds": seconds,
         "peak_rss_mib": peak_kib / 1024,
         "articles_per_s": stats["articles_stored"] / seconds,
-        "orchestration_s_per_article": max(0.0, seconds - stage_sum) / max(1, stats["articles_stored"]),
+        "overhead_s_per_article": max(0.0, seconds - stage_sum) / max(1, stats["articles_stored"]),
         **stats,
     }
 

@@ -27,6 +27,8 @@ def task_runner(settings: Settings):
     if settings.task_runner == "dask":
         from prefect_dask import DaskTaskRunner
 
+        if settings.dask_address:  # a shared cluster: workers on other machines do the heavy stages
+            return DaskTaskRunner(address=settings.dask_address)
         return DaskTaskRunner(
             cluster_kwargs={
                 "n_workers": max(1, settings.workers),

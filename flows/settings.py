@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     feed_batch_size: int = 200
     task_runner: Literal["thread", "process", "dask"] = "thread"
     workers: int = 1
+    dask_address: str | None = None  # an existing Dask scheduler (tcp://host:8786) for task_runner 'dask'
     overlap: Literal["skip", "wait", "parallel"] = "skip"
     max_attempts: int = 6
     extract_claims: bool = True

@@ -91,43 +91,47 @@ def replace_claims(conn: Connection, article_id: int, claims: Iterable[Claim], e
     conn.execute(
         delete(ClaimRow).where(ClaimRow.article_id == article_id, ClaimRow.extractor_version != extractor_version)
     )
+    claims = list(claims)
     claim_table, qty_table = ClaimRow.__table__, QuantityRow.__table__
+    rows = [
+        {
+            "article_id": article_id,
+            "extractor_version": extractor_version,
+            "start_char": claim.start,
+            "end_char": claim.end,
+            "text": claim.text,
+            "claimant": claim.claimant,
+            "cue": claim.cue,
+            "verification": claim.verification,
+            "entities": json.dumps(list(claim.entities)),
+        }
+        for claim in claims
+    ]
     written = 0
-    for claim in claims:
-        claim_id, created = insert_ignore_returning_id(
-            conn,
-            claim_table,
+    if rows:
+        # One multi-row INSERT … RETURNING for the claims and one for their quantities: a round trip per
+        # article, not per claim. Rows that already exist (a second writer) come back as nothing.
+        dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        stmt = (
+            dialect_insert(claim_table)
+            .on_conflict_do_nothing(index_elements=["article_id", "extractor_version", "start_char", "end_char"])
+            .returning(claim_table.c.id, claim_table.c.start_char, claim_table.c.end_char)
+        )
+        created = {(r.start_char, r.end_char): r.id for r in conn.execute(stmt, rows)}
+        written = len(created)
+        quantities = [
             {
-                "article_id": article_id,
-                "extractor_version": extractor_version,
-                "start_char": claim.start,
-                "end_char": claim.end,
-                "text": claim.text,
-                "claimant": claim.claimant,
-                "cue": claim.cue,
-                "verification": claim.verification,
-                "entities": json.dumps(list(claim.entities)),
-            },
-            ["article_id", "extractor_version", "start_char", "end_char"],
-        )
-        if not created:
-            continue
-        written += 1
-        insert_ignore(
-            conn,
-            qty_table,
-            [
-                {
-                    "claim_id": claim_id,
-                    "ordinal": i,
-                    "value": q.value,
-                    "unit": q.unit,
-                    "counted": q.counted,
-                    "text": q.text,
-                }
-                for i, q in enumerate(claim.quantities)
-            ],
-            ["claim_id", "ordinal"],
-        )
+                "claim_id": created[(c.start, c.end)],
+                "ordinal": i,
+                "value": q.value,
+                "unit": q.unit,
+                "counted": q.counted,
+                "text": q.text,
+            }
+            for c in claims
+            if (c.start, c.end) in created
+            for i, q in enumerate(c.quantities)
+        ]
+        insert_ignore(conn, qty_table, quantities, ["claim_id", "ordinal"])
     conn.execute(update(ArticleRow).where(ArticleRow.id == article_id).values(claims_version=extractor_version))
     return written
