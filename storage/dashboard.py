@@ -57,13 +57,13 @@ class ClaimFilter:
 def claims_over_time(conn: Connection, period: str = "week") -> list[dict]:
     when = bucket(conn, ArticleRow.published_at, period)
     rows = conn.execute(
-        select(when.label("bucket"), ClaimRow.verification, (ArticleRow.origin == "seed").label("seed"), func.count())
+        select(when.label("bucket"), ClaimRow.verification, ArticleRow.origin, func.count())
         .join(ArticleRow, ArticleRow.id == ClaimRow.article_id)
         .where(ArticleRow.published_at.is_not(None))
-        .group_by(when, ClaimRow.verification, ArticleRow.origin == "seed")
+        .group_by(when, ClaimRow.verification, ArticleRow.origin)
         .order_by(when)
     ).all()
-    return [{"bucket": str(b), "verification": v, "seed": bool(s), "count": n} for b, v, s, n in rows]
+    return [{"bucket": str(b), "verification": v, "seed": origin == "seed", "count": n} for b, v, origin, n in rows]
 
 
 def undated_claims(conn: Connection) -> int:
