@@ -6,6 +6,7 @@ import hashlib
 import re
 from urllib.parse import urlsplit, urlunsplit
 
+import numpy as np
 from courlan import normalize_url
 
 _MOBILE_OR_WWW = re.compile(r"^(?:www\d?|m|mobile|amp)\.", re.I)
@@ -45,22 +46,20 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(normalized_text(text).encode("utf-8")).hexdigest()
 
 
-def _token_hash(token: str) -> int:
-    return int.from_bytes(hashlib.blake2b(token.encode("utf-8"), digest_size=8).digest(), "big")
-
-
 def simhash(text: str, shingle: int = 3) -> int:
     """Charikar simhash over word 3-shingles, as a signed 64-bit integer (fits BIGINT)."""
     words = normalized_text(text).split()
     if not words:
         return 0
     grams = [" ".join(words[i : i + shingle]) for i in range(max(1, len(words) - shingle + 1))]
-    weights = [0] * SIMHASH_BITS
-    for gram in grams:
-        h = _token_hash(gram)
-        for bit in range(SIMHASH_BITS):
-            weights[bit] += 1 if (h >> bit) & 1 else -1
-    value = sum(1 << bit for bit in range(SIMHASH_BITS) if weights[bit] > 0)
+    digests = b"".join(hashlib.blake2b(g.encode("utf-8"), digest_size=8).digest() for g in grams)
+    # One row of 64 bits per shingle (big-endian bytes, bit 63 first); vote per column.
+    bits = np.unpackbits(np.frombuffer(digests, dtype=np.uint8).reshape(len(grams), 8), axis=1)
+    votes = bits.sum(axis=0, dtype=np.int64) * 2 - len(grams)
+    value = 0
+    for position, vote in enumerate(votes):
+        if vote > 0:
+            value |= 1 << (63 - position)
     return value - (1 << 64) if value >= (1 << 63) else value
 
 
