@@ -103,6 +103,8 @@ def poll_feeds(
     failed = [o for o in outcomes if o.status == "failed"]
     # Every feed failing at the fetch stage at once says more about our network than about the feeds.
     outage = len(feeds) > 1 and len(failed) == len(feeds) and all(o.failure.stage == "poll" for o in failed)
+    if outage:
+        stats.extra["outage"] = "every feed failed to answer: likely our own network; feeds not charged"
     with engine.begin() as conn:
         for outcome in outcomes:
             feed = outcome.feed
