@@ -136,16 +136,8 @@ def backfill_flow(
         if retry_failures:
             stats.add(drain_queue(settings, origins, run_id, force_retries=True, only_retries=True))
         status = "completed"
-        return {"status": status, "run_id": run_id, **_public(stats)}
+        return {"status": status, "run_id": run_id, **stats.flat()}
     finally:
         finish_run(engine, run_id, stats, status)
         publish_artifact("backfill", run_id, stats)
         engine.dispose()
-
-
-def _public(stats: RunStats) -> dict:
-    from dataclasses import asdict
-
-    values = asdict(stats)
-    values.update(values.pop("extra"))
-    return values

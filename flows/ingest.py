@@ -113,22 +113,14 @@ def run_ingest(settings: Settings, config) -> dict:
         )
         stats.add(drain_queue(settings, ["feed"], run_id))
         status = "completed"
-        return {"status": status, "run_id": run_id, **_public(stats)}
+        return {"status": status, "run_id": run_id, **stats.flat()}
     finally:
         finish_run(engine, run_id, stats, status)
         if lease:
             release(engine, "ingest")
         publish_artifact("ingest", run_id, stats)
-        logger.info("ingest run %d %s: %s", run_id, status, _public(stats))
+        logger.info("ingest run %d %s: %s", run_id, status, stats.flat())
         engine.dispose()
-
-
-def _public(stats: RunStats) -> dict:
-    from dataclasses import asdict
-
-    values = asdict(stats)
-    values.update(values.pop("extra"))
-    return values
 
 
 def with_runner(flow_fn, settings: Settings):

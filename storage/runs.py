@@ -22,6 +22,12 @@ class RunStats:
     claims_new: int = 0
     extra: dict = field(default_factory=dict)
 
+    def flat(self) -> dict:
+        """Counters and extras in one mapping, for summaries and flow results."""
+        values = asdict(self)
+        values.update(values.pop("extra"))
+        return values
+
     def add(self, other: RunStats) -> None:
         for name in (
             "feeds_polled",

@@ -41,15 +41,15 @@ def db_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'claimwire.db'}"
         return
-    url, drop = _pg_database()
-    try:
-        yield url
-    finally:
-        drop()
+    yield from _fresh_pg()
 
 
 @pytest.fixture
 def pg_url() -> str:
+    yield from _fresh_pg()
+
+
+def _fresh_pg():
     url, drop = _pg_database()
     try:
         yield url
