@@ -74,7 +74,6 @@ def ingest(
     _quiet_prefect()
     from flows.config import ConfigError, effective_settings
     from flows.ingest import ingest_flow
-    from flows.runtime import task_runner as runner_for
 
     try:
         settings, _ = effective_settings(
@@ -88,7 +87,7 @@ def ingest(
     except ConfigError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
-    result = ingest_flow.with_options(task_runner=runner_for(settings))(
+    result = ingest_flow(
         feeds_file=str(settings.feeds_file),
         db=db,
         allow_private_networks=allow_private_networks or None,

@@ -115,6 +115,9 @@ class Fetcher:
         )
         self._host_next: dict[str, float] = defaultdict(float)
         self._host_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        # Checked addresses, one lookup per host and port for this fetcher's life (a run's batch): a
+        # thousand feeds on one host cost one DNS query, and every request goes to the address checked.
+        self._resolved: dict[tuple[str, int], str] = {}
         timeout = httpx.Timeout(
             connect=settings.connect_timeout_s,
             read=settings.read_timeout_s,
@@ -136,6 +139,14 @@ class Fetcher:
         await self.client.aclose()
 
     async def _resolve_checked(self, host: str, port: int) -> str:
+        cached = self._resolved.get((host, port))
+        if cached is not None:
+            return cached
+        address = await self._lookup_checked(host, port)
+        self._resolved[(host, port)] = address
+        return address
+
+    async def _lookup_checked(self, host: str, port: int) -> str:
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except socket.gaierror as exc:

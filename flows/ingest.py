@@ -52,7 +52,23 @@ def process_batches_task(
         engine.dispose()
 
 
+@flow(name="drain-queue")
+def drain_queue_flow(
+    settings_json: str, origins: list[str], run_id: int, force_retries: bool = False, only_retries: bool = False
+) -> RunStats:
+    """The workers' part of a run, as a subflow so its task runner (threads, processes, Dask) can be chosen
+    by the settings at run time, whether the parent was started by the CLI or by a deployment."""
+    settings = Settings.model_validate_json(settings_json)
+    return _submit_workers(settings, origins, run_id, force_retries=force_retries, only_retries=only_retries)
+
+
 def drain_queue(settings: Settings, origins: list[str], run_id: int, **kwargs) -> RunStats:
+    """Drain the queue with ``settings.workers`` workers on the task runner the settings name."""
+    runner_flow = drain_queue_flow.with_options(task_runner=task_runner(settings))
+    return runner_flow(settings.model_dump_json(), origins, run_id, **kwargs)
+
+
+def _submit_workers(settings: Settings, origins: list[str], run_id: int, **kwargs) -> RunStats:
     """Submit one draining task per worker and add up what they did."""
     futures = [
         process_batches_task.submit(settings.model_dump_json(), origins, run_id, **kwargs)
@@ -121,8 +137,3 @@ def run_ingest(settings: Settings, config) -> dict:
         publish_artifact("ingest", run_id, stats)
         logger.info("ingest run %d %s: %s", run_id, status, stats.flat())
         engine.dispose()
-
-
-def with_runner(flow_fn, settings: Settings):
-    """The flow with the task runner the settings ask for."""
-    return flow_fn.with_options(task_runner=task_runner(settings))
