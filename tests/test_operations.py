@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 from sqlalchemy import text
 
@@ -333,3 +334,33 @@ def test_prefect_yaml_deploys_all_three(prefect_harness, tmp_path):
     assert not deployments["backfill"].schedules and not deployments["reprocess"].schedules
     assert "urls_file" in deployments["backfill"].parameter_openapi_schema["properties"]
     assert deployments["reprocess"].parameter_openapi_schema["properties"]["everything"]["type"] == "boolean"
+
+
+@pytest.mark.parametrize("runner", ["process", "dask"])
+def test_parallel_task_runners_store_every_article_once(runner, pg_url, tmp_path, http_server):
+    feeds = _many_feeds(http_server, n_feeds=3, per_feed=3)
+    feeds_file = quiet_settings(tmp_path, feeds, batch_size=2)
+    env = {**os.environ, "PREFECT_LOGGING_LEVEL": "WARNING"}
+    env.pop("PREFECT_API_URL", None)
+    command = [
+        sys.executable,
+        "-m",
+        "flows.cli",
+        "ingest",
+        "--feeds",
+        str(feeds_file),
+        "--db",
+        pg_url,
+        "--allow-private-networks",
+        "--workers",
+        "2",
+        "--task-runner",
+        runner,
+    ]
+    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = counts(pg_url, "SELECT canonical_url, count(*) FROM articles GROUP BY canonical_url")
+    assert len(rows) == 9 and all(r[1] == 1 for r in rows)
+    # Nine URLs carry seven distinct stories (the fixture pool repeats): two are stored as duplicates.
+    assert counts(pg_url, "SELECT articles_new, status FROM v_runs WHERE kind = 'ingest'")[0] == (7, "completed")
+    assert counts(pg_url, "SELECT count(*) FROM v_articles WHERE duplicate_of IS NOT NULL")[0][0] == 2
