@@ -139,7 +139,8 @@ def poll_feeds(
                 last_modified=page.headers.get("last-modified"),
                 body_hash=body_hash(page.body) if outcome.status == "ok" else None,
             )
-            resolve_failure(conn, kind="feed", target=feed.url, now=now)
+            if feed.consecutive_failures:  # only a feed that was failing has a failure row to close
+                resolve_failure(conn, kind="feed", target=feed.url, now=now)
             if outcome.status != "ok":
                 stats.feeds_not_modified += 1
                 continue
