@@ -1,0 +1,105 @@
+"""Per-feed state through the poll stage (no Prefect): first-poll bound, new items only, back-off with
+Retry-After, validators kept separately, body-hash as a second unchanged test."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, text
+
+from flows.settings import Settings
+from flows.stages import poll_feeds
+from storage import feed_state, init_db, make_engine
+from storage.feed_state import failure_backoff_s
+from storage.models import QueuedUrl
+from tests.fixtures.site import FixtureArticle, rss_feed
+
+
+def items(server, start: int, count: int):
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    return [
+        (server.url(f"/story/{i}"), FixtureArticle(f"story/{i}", f"Story {i}", "Body text.", base + timedelta(days=i)))
+        for i in range(start, start + count)
+    ]
+
+
+def poll(engine, settings, url):
+    with engine.begin() as conn:
+        feed_state.sync_feeds(conn, [feed_state.FeedConfig(url=url, name="F", poll_interval_s=600)])
+        due = feed_state.due_feeds(conn, [url], datetime.now(UTC))
+    return poll_feeds(engine, settings, due)
+
+
+def queued(engine) -> list[str]:
+    with engine.connect() as conn:
+        return list(conn.execute(select(QueuedUrl.url).order_by(QueuedUrl.id)).scalars())
+
+
+def make_due(engine):
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE feeds SET next_poll_at = NULL"))
+
+
+def test_first_poll_is_bounded_and_later_polls_take_only_new_items(db_url, http_server):
+    engine = make_engine(db_url)
+    init_db(engine)
+    settings = Settings(db=db_url, allow_private_networks=True, per_host_delay_s=0, max_initial_items=5)
+    url = http_server.add(
+        "/feed.xml", body=rss_feed("F", http_server.base, items(http_server, 0, 30)), content_type="application/rss+xml"
+    )
+    stats = poll(engine, settings, url)
+    assert stats.extra["items_new"] == 5
+    assert queued(engine) == [http_server.url(f"/story/{i}") for i in range(29, 24, -1)]  # the newest five
+    # Same bytes again (no validators from this server): the body hash says unchanged, nothing parsed.
+    make_due(engine)
+    again = poll(engine, settings, url)
+    assert again.feeds_not_modified == 1 and again.extra.get("items_new", 0) == 0
+    # Two new items, the GUIDs of old ones unchanged: only the two become work.
+    http_server.add(
+        "/feed.xml", body=rss_feed("F", http_server.base, items(http_server, 0, 32)), content_type="application/rss+xml"
+    )
+    make_due(engine)
+    assert poll(engine, settings, url).extra["items_new"] == 2
+    assert set(queued(engine)[-2:]) == {http_server.url("/story/31"), http_server.url("/story/30")}
+    engine.dispose()
+
+
+def test_validators_stored_separately_and_retry_after_honoured(db_url, http_server):
+    engine = make_engine(db_url)
+    init_db(engine)
+    settings = Settings(db=db_url, allow_private_networks=True, per_host_delay_s=0, http_retries=0)
+    url = http_server.add(
+        "/v.xml",
+        body=rss_feed("V", http_server.base, items(http_server, 0, 2)),
+        content_type="application/rss+xml",
+        etag='"abc"',
+        last_modified="Mon, 02 Nov 2026 10:00:00 GMT",
+    )
+    poll(engine, settings, url)
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT etag, last_modified, body_hash, last_status FROM feeds")).one()
+    assert (row.etag, row.last_modified, row.last_status) == ('"abc"', "Mon, 02 Nov 2026 10:00:00 GMT", "ok")
+    assert len(row.body_hash) == 64
+    second = http_server.add("/down.xml", status=503, headers={"Retry-After": "7200"})
+    before = datetime.now(UTC)
+    failed = poll(engine, settings, second)
+    assert failed.feeds_failed == 1
+    with engine.connect() as conn:
+        down = conn.execute(
+            text("SELECT consecutive_failures, next_poll_at, last_error FROM feeds WHERE url = :u"), {"u": second}
+        ).one()
+        failure = conn.execute(text("SELECT stage, attempts FROM failures WHERE target = :u"), {"u": second}).one()
+    assert down.consecutive_failures == 1 and "503" in down.last_error
+    next_poll = (
+        down.next_poll_at if isinstance(down.next_poll_at, datetime) else datetime.fromisoformat(down.next_poll_at)
+    )
+    next_poll = next_poll if next_poll.tzinfo else next_poll.replace(tzinfo=UTC)
+    assert next_poll >= before + timedelta(seconds=7100)
+    assert tuple(failure) == ("poll", 1)
+    engine.dispose()
+
+
+def test_backoff_is_exponential_with_a_cap():
+    assert [failure_backoff_s(900, n) for n in (1, 2, 3)] == [900, 1800, 3600]
+    assert failure_backoff_s(900, 30) == 24 * 3600
+    assert failure_backoff_s(900, 1, retry_after_s=5000) == 5000
