@@ -66,7 +66,19 @@ def process_pages(
             continue
         if job.page.final_url != job.page.url and article.canonical_url == job.page.url:
             article = replace(article, url=job.page.url)
-        staged.append((index, _signatures(article, job, topic)))
+        staged.append(
+            (
+                index,
+                _signatures(
+                    article,
+                    topic,
+                    origin=job.origin,
+                    feed_url=job.feed_url,
+                    feed_published_at=job.feed_published_at,
+                    fetched_at=job.page.fetched_at,
+                ),
+            )
+        )
     return _with_claims(results, staged, claims, relevance_threshold)
 
 
@@ -82,15 +94,22 @@ def process_texts(
     """Plain-text articles (the seed corpus) through the same signatures, relevance and claims."""
     staged = []
     for index, article in enumerate(articles):
-        job = PageJob(page=None, origin=origin)  # type: ignore[arg-type]
-        processed = _signatures(article, job, topic)
+        processed = _signatures(article, topic, origin=origin)
         if outlets:
             processed = replace(processed, outlet=outlets[index])
         staged.append((index, processed))
     return _with_claims([None] * len(articles), staged, claims, relevance_threshold)
 
 
-def _signatures(article: Article, job: PageJob, topic: TopicModel | None) -> ProcessedArticle:
+def _signatures(
+    article: Article,
+    topic: TopicModel | None,
+    *,
+    origin: str,
+    feed_url: str | None = None,
+    feed_published_at: datetime | None = None,
+    fetched_at: datetime | None = None,
+) -> ProcessedArticle:
     return ProcessedArticle(
         article=article,
         content_hash=content_hash(article.text),
@@ -98,10 +117,10 @@ def _signatures(article: Article, job: PageJob, topic: TopicModel | None) -> Pro
         relevance=topic.score(article.text, article.title) if topic else 1.0,
         claims=None,
         claims_version=None,
-        origin=job.origin,
-        feed_url=job.feed_url,
-        feed_published_at=job.feed_published_at,
-        fetched_at=job.page.fetched_at if job.page is not None else None,
+        origin=origin,
+        feed_url=feed_url,
+        feed_published_at=feed_published_at,
+        fetched_at=fetched_at,
     )
 
 

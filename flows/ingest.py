@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from prefect import flow, get_run_logger, task
 
 from flows.config import effective_settings
@@ -18,8 +20,6 @@ def poll_feeds_task(settings_json: str, feed_urls: list[str], run_id: int) -> Ru
     settings = Settings.model_validate_json(settings_json)
     engine = engine_for(settings)
     try:
-        from datetime import UTC, datetime
-
         with engine.begin() as conn:
             due = feed_state.due_feeds(conn, feed_urls, datetime.now(UTC))
         return poll_feeds(engine, settings, due, run_id)
