@@ -243,27 +243,45 @@ def serve(
     allow_private_networks: PrivateOption = False,
     overlap: Annotated[str, typer.Option(help="A run still going when the next is due: skip | wait")] = "skip",
 ) -> None:
-    """Run the ingest schedule in this process (Prefect serve); Ctrl-C stops it."""
+    """Run the ingest schedule in this process (Prefect serve); Ctrl-C stops it.
+
+    With PREFECT_API_URL set, runs are scheduled by that server; without it a private local Prefect
+    server (data/prefect) is started for the schedule and stopped with this command."""
     _quiet_prefect()
+    import signal
     from datetime import timedelta
 
-    from prefect import serve as prefect_serve
+    from flows.local_server import local_prefect_server
 
-    from flows.ingest import ingest_flow
+    if overlap not in ("skip", "wait"):
+        err.print("error: --overlap is skip or wait")
+        raise typer.Exit(2)
+    # Ctrl-C and a service manager's SIGTERM both stop the schedule the same way.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with contextlib.ExitStack() as stack:
+        if not os.environ.get("PREFECT_API_URL"):
+            from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    deployment = ingest_flow.to_deployment(
-        name="ingest-served",
-        interval=timedelta(minutes=interval_minutes),
-        parameters={
-            "feeds_file": str(feeds) if feeds else None,
-            "db": db,
-            "allow_private_networks": allow_private_networks or None,
-            "overlap": overlap,
-        },
-    )
-    console.print(f"serving ingest every {interval_minutes:g} minutes (overlap: {overlap}); Ctrl-C to stop")
-    with contextlib.suppress(KeyboardInterrupt):
-        prefect_serve(deployment, print_starting_message=False)
+            console.print("starting a local Prefect server for the schedule …")
+            url = stack.enter_context(local_prefect_server(Path("data") / "prefect"))
+            stack.enter_context(temporary_settings({PREFECT_API_URL: url}))
+        from prefect import serve as prefect_serve
+
+        from flows.ingest import ingest_flow
+
+        deployment = ingest_flow.to_deployment(
+            name="ingest-served",
+            interval=timedelta(minutes=interval_minutes),
+            parameters={
+                "feeds_file": str(feeds) if feeds else None,
+                "db": db,
+                "allow_private_networks": allow_private_networks or None,
+                "overlap": overlap,
+            },
+        )
+        console.print(f"serving ingest every {interval_minutes:g} minutes (overlap: {overlap}); Ctrl-C to stop")
+        with contextlib.suppress(KeyboardInterrupt):
+            prefect_serve(deployment, print_starting_message=False)
     console.print("stopped")
 
 

@@ -364,3 +364,47 @@ def test_parallel_task_runners_store_every_article_once(runner, pg_url, tmp_path
     # Nine URLs carry seven distinct stories (the fixture pool repeats): two are stored as duplicates.
     assert counts(pg_url, "SELECT articles_new, status FROM v_runs WHERE kind = 'ingest'")[0] == (7, "completed")
     assert counts(pg_url, "SELECT count(*) FROM v_articles WHERE duplicate_of IS NOT NULL")[0][0] == 2
+
+
+def test_serve_runs_the_schedule_and_stops_cleanly_on_ctrl_c(tmp_path, http_server):
+    feed = http_server.add("/s.xml", body=atom_feed("S", http_server.base, []), content_type="application/atom+xml")
+    feeds_file = quiet_settings(tmp_path, [feed])
+    db = f"sqlite:///{tmp_path / 'serve.db'}"
+    env = {**os.environ, "PREFECT_LOGGING_LEVEL": "WARNING"}
+    env.pop("PREFECT_API_URL", None)  # no server set up: serve brings its own
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "flows.cli",
+            "serve",
+            "--feeds",
+            str(feeds_file),
+            "--db",
+            db,
+            "--interval",
+            "0.1",
+            "--allow-private-networks",
+        ],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        runs = 0
+        while time.monotonic() < deadline and runs < 2:
+            time.sleep(2)
+            try:
+                runs = counts(db, "SELECT count(*) FROM v_runs WHERE kind = 'ingest' AND status = 'completed'")[0][0]
+            except Exception:
+                runs = 0
+        assert runs >= 2, "the schedule should have fired at least twice"
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output[-2000:]
+    assert "stopped" in output
+    assert len(http_server.hits("/s.xml")) == 1  # the second run found the feed not yet due again
