@@ -408,3 +408,90 @@ def test_serve_runs_the_schedule_and_stops_cleanly_on_ctrl_c(tmp_path, http_serv
     assert process.returncode == 0, output[-2000:]
     assert "stopped" in output
     assert len(http_server.hits("/s.xml")) == 1  # the second run found the feed not yet due again
+
+
+def test_two_prefect_workers_on_one_pool_split_the_feeds(pg_url, tmp_path, http_server):
+    """The scale-out path: a Prefect server, one work pool, two `prefect worker` processes (one run each)
+    and one PostgreSQL database. Two ingest runs at once split the feeds and store every article once."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+    from flows.local_server import local_prefect_server
+
+    feeds = _many_feeds(http_server)
+    feeds_file = quiet_settings(tmp_path, feeds, batch_size=2)
+    assert CliRunner().invoke(app, ["init", "--db", pg_url, "--no-seed"]).exit_code == 0
+    with local_prefect_server(tmp_path / "prefect") as api, temporary_settings({PREFECT_API_URL: api}):
+
+        async def create_pool():
+            async with get_client() as client:
+                await client.create_work_pool(WorkPoolCreate(name="split-test", type="process"))
+
+        asyncio.run(create_pool())
+        ingest_flow.from_source(source=str(ROOT), entrypoint="flows/ingest.py:ingest_flow").deploy(
+            name="split-test",
+            work_pool_name="split-test",
+            build=False,
+            push=False,
+            print_next_steps=False,
+            parameters={
+                "feeds_file": str(feeds_file),
+                "db": pg_url,
+                "allow_private_networks": True,
+                "overlap": "parallel",
+            },
+        )
+        env = {**os.environ, "PREFECT_API_URL": api, "PREFECT_LOGGING_LEVEL": "WARNING"}
+        workers = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "prefect",
+                    "worker",
+                    "start",
+                    "--pool",
+                    "split-test",
+                    "--limit",
+                    "1",
+                    "--name",
+                    f"worker-{i}",
+                ],
+                env=env,
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            for i in range(2)
+        ]
+        try:
+            runs = [run_deployment("ingest/split-test", timeout=0) for _ in range(2)]
+
+            async def states():
+                async with get_client() as client:
+                    return [(await client.read_flow_run(r.id)).state for r in runs]
+
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                current = asyncio.run(states())
+                if all(s is not None and s.is_final() for s in current):
+                    break
+                time.sleep(3)
+            assert all(s.is_completed() for s in current), [s.name if s else None for s in current]
+        finally:
+            for worker in workers:
+                os.killpg(worker.pid, signal.SIGTERM)
+            for worker in workers:
+                worker.wait(timeout=60)
+    rows = counts(pg_url, "SELECT canonical_url, count(*) FROM articles GROUP BY canonical_url")
+    assert len(rows) == 18 and all(r[1] == 1 for r in rows)
+    assert [len(http_server.hits(f"/feed{f}.xml")) for f in range(6)] == [1] * 6
+    runs_rows = counts(pg_url, "SELECT status, feeds_polled FROM v_runs WHERE kind = 'ingest'")
+    assert len(runs_rows) == 2 and sum(r.feeds_polled for r in runs_rows) == 6
