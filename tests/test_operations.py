@@ -42,6 +42,22 @@ def quiet_settings(tmp_path: Path, feeds: list[str] | None = None, **settings) -
     return path
 
 
+def ingest_command(feeds_file: Path, db: str, *options: str) -> list[str]:
+    """`claimwire ingest` as a separate process, as a user or a worker would start it."""
+    return [
+        sys.executable,
+        "-m",
+        "flows.cli",
+        "ingest",
+        "--feeds",
+        str(feeds_file),
+        "--db",
+        db,
+        "--allow-private-networks",
+        *options,
+    ]
+
+
 def counts(db: str, sql: str):
     engine = make_engine(db)
     with engine.connect() as conn:
@@ -246,19 +262,7 @@ def test_two_overlapping_ingest_runs_on_postgres_store_every_article_once(pg_url
     from flows.cli import app
 
     assert CliRunner().invoke(app, ["init", "--db", pg_url, "--no-seed"]).exit_code == 0
-    command = [
-        sys.executable,
-        "-m",
-        "flows.cli",
-        "ingest",
-        "--feeds",
-        str(feeds_file),
-        "--db",
-        pg_url,
-        "--allow-private-networks",
-        "--overlap",
-        "parallel",
-    ]
+    command = ingest_command(feeds_file, pg_url, "--overlap", "parallel")
     workers = [
         subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)
     ]
@@ -342,21 +346,7 @@ def test_parallel_task_runners_store_every_article_once(runner, pg_url, tmp_path
     feeds_file = quiet_settings(tmp_path, feeds, batch_size=2)
     env = {**os.environ, "PREFECT_LOGGING_LEVEL": "WARNING"}
     env.pop("PREFECT_API_URL", None)
-    command = [
-        sys.executable,
-        "-m",
-        "flows.cli",
-        "ingest",
-        "--feeds",
-        str(feeds_file),
-        "--db",
-        pg_url,
-        "--allow-private-networks",
-        "--workers",
-        "2",
-        "--task-runner",
-        runner,
-    ]
+    command = ingest_command(feeds_file, pg_url, "--workers", "2", "--task-runner", runner)
     done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     rows = counts(pg_url, "SELECT canonical_url, count(*) FROM articles GROUP BY canonical_url")
