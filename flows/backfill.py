@@ -15,10 +15,9 @@ from extractors.sitemaps import SitemapError, parse_sitemap
 from flows.config import effective_settings
 from flows.fetch import Fetcher, FetchError
 from flows.ingest import drain_queue
-from flows.runtime import engine_for, publish_artifact
+from flows.runtime import engine_for, recorded_run
 from flows.settings import Settings
 from storage import feed_state, queue
-from storage.runs import RunStats, finish_run, start_run
 
 MAX_CHILD_SITEMAPS = 200
 
@@ -122,22 +121,16 @@ def backfill_flow(
     logger = get_run_logger()
     settings, _ = effective_settings(feeds_file, db=db, allow_private_networks=allow_private_networks, workers=workers)
     engine = engine_for(settings)
-    run_id = start_run(engine, "backfill")
-    stats = RunStats()
-    status = "failed"
     try:
-        if urls_file or feed or sitemap:
-            added = enqueue_task(settings.model_dump_json(), urls_file, feed, sitemap, since, run_id)
-            stats.extra["enqueued"] = added
-            logger.info("backfill: %d new URLs queued", added)
-        origins = ["backfill"] if not retry_failures else ["backfill", "feed"]
-        if urls_file or feed or sitemap or not retry_failures:
-            stats.add(drain_queue(settings, ["backfill"], run_id))
-        if retry_failures:
-            stats.add(drain_queue(settings, origins, run_id, force_retries=True, only_retries=True))
-        status = "completed"
-        return {"status": status, "run_id": run_id, **stats.flat()}
+        with recorded_run(engine, "backfill") as (run_id, stats):
+            if urls_file or feed or sitemap:
+                added = enqueue_task(settings.model_dump_json(), urls_file, feed, sitemap, since, run_id)
+                stats.extra["enqueued"] = added
+                logger.info("backfill: %d new URLs queued", added)
+            if urls_file or feed or sitemap or not retry_failures:
+                stats.add(drain_queue(settings, ["backfill"], run_id))
+            if retry_failures:
+                stats.add(drain_queue(settings, ["backfill", "feed"], run_id, force_retries=True, only_retries=True))
+        return {"status": "completed", "run_id": run_id, **stats.flat()}
     finally:
-        finish_run(engine, run_id, stats, status)
-        publish_artifact("backfill", run_id, stats)
         engine.dispose()

@@ -8,11 +8,11 @@ from prefect import flow, get_run_logger, task
 
 from flows.config import effective_settings
 from flows.leases import LeaseBusy, acquire, release
-from flows.runtime import engine_for, publish_artifact, task_runner
+from flows.runtime import engine_for, recorded_run, task_runner
 from flows.settings import Settings
 from flows.stages import drain, poll_feeds
 from storage import feed_state
-from storage.runs import RunStats, finish_run, start_run
+from storage.runs import RunStats
 
 
 @task(name="poll-feeds", retries=1, retry_delay_seconds=5)
@@ -112,28 +112,24 @@ def run_ingest(settings: Settings, config) -> dict:
             logger.warning("skipped: %s (overlap policy 'skip')", exc)
             engine.dispose()
             return {"status": "skipped", "reason": str(exc)}
-    run_id = start_run(engine, "ingest")
-    stats = RunStats()
-    status = "failed"
     try:
-        with engine.begin() as conn:
-            feed_state.sync_feeds(conn, config.feeds)
-        urls = [f.url for f in config.feeds]
-        for i in range(0, len(urls), settings.feed_batch_size):
-            stats.add(poll_feeds_task(settings.model_dump_json(), urls[i : i + settings.feed_batch_size], run_id))
-        logger.info(
-            "polled %d feeds: %d not modified, %d failed",
-            stats.feeds_polled,
-            stats.feeds_not_modified,
-            stats.feeds_failed,
-        )
-        stats.add(drain_queue(settings, ["feed"], run_id))
-        status = "completed"
-        return {"status": status, "run_id": run_id, **stats.flat()}
+        with recorded_run(engine, "ingest") as (run_id, stats):
+            with engine.begin() as conn:
+                feed_state.sync_feeds(conn, config.feeds)
+            urls = [f.url for f in config.feeds]
+            for i in range(0, len(urls), settings.feed_batch_size):
+                batch = urls[i : i + settings.feed_batch_size]
+                stats.add(poll_feeds_task(settings.model_dump_json(), batch, run_id))
+            logger.info(
+                "polled %d feeds: %d not modified, %d failed",
+                stats.feeds_polled,
+                stats.feeds_not_modified,
+                stats.feeds_failed,
+            )
+            stats.add(drain_queue(settings, ["feed"], run_id))
+        logger.info("ingest run %d completed: %s", run_id, stats.flat())
+        return {"status": "completed", "run_id": run_id, **stats.flat()}
     finally:
-        finish_run(engine, run_id, stats, status)
         if lease:
             release(engine, "ingest")
-        publish_artifact("ingest", run_id, stats)
-        logger.info("ingest run %d %s: %s", run_id, status, stats.flat())
         engine.dispose()

@@ -8,11 +8,11 @@ from prefect import flow, task
 from sqlalchemy import or_, select
 
 from extractors.claims import EXTRACTOR_VERSION
-from flows.runtime import engine_for, publish_artifact
+from flows.runtime import engine_for, recorded_run
 from flows.settings import Settings
 from flows.stages import claim_extractor
 from storage.models import ArticleRow
-from storage.runs import RunStats, finish_run, start_run
+from storage.runs import RunStats
 from storage.writes import replace_claims
 
 
@@ -68,26 +68,21 @@ def reprocess_flow(
 ) -> dict:
     settings = Settings(**({"db": db} if db else {}))
     engine = engine_for(settings)
-    run_id = start_run(engine, "reprocess")
-    stats = RunStats()
-    status = "failed"
     try:
-        since_at = datetime.fromisoformat(since).replace(tzinfo=UTC) if since else None
-        ids = stale_article_ids(
-            engine,
-            since=since_at,
-            origin=origin,
-            everything=everything,
-            relevance_threshold=settings.relevance_threshold,
-        )
-        # Batches run one after another: the NLP model is the bottleneck and holds one core.
-        for i in range(0, len(ids), batch_size):
-            stats.add(reprocess_batch(settings.model_dump_json(), ids[i : i + batch_size]))
-        stats.extra.setdefault("articles_reprocessed", 0)
-        stats.extra["extractor_version"] = EXTRACTOR_VERSION
-        status = "completed"
-        return {"status": status, "run_id": run_id, "claims_new": stats.claims_new, **stats.extra}
+        with recorded_run(engine, "reprocess") as (run_id, stats):
+            since_at = datetime.fromisoformat(since).replace(tzinfo=UTC) if since else None
+            ids = stale_article_ids(
+                engine,
+                since=since_at,
+                origin=origin,
+                everything=everything,
+                relevance_threshold=settings.relevance_threshold,
+            )
+            # Batches run one after another: the NLP model is the bottleneck and holds one core.
+            for i in range(0, len(ids), batch_size):
+                stats.add(reprocess_batch(settings.model_dump_json(), ids[i : i + batch_size]))
+            stats.extra.setdefault("articles_reprocessed", 0)
+            stats.extra["extractor_version"] = EXTRACTOR_VERSION
+        return {"status": "completed", "run_id": run_id, "claims_new": stats.claims_new, **stats.extra}
     finally:
-        finish_run(engine, run_id, stats, status)
-        publish_artifact("reprocess", run_id, stats)
         engine.dispose()

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import asdict
 
 from sqlalchemy import Engine
 
 from flows.settings import Settings
 from storage import init_db, make_engine
-from storage.runs import RunStats
+from storage.runs import RunStats, finish_run, start_run
 
 
 def engine_for(settings: Settings) -> Engine:
@@ -59,3 +60,18 @@ def publish_artifact(kind: str, run_id: int, stats: RunStats) -> None:
             key=f"claimwire-{kind}",
             description=f"claimwire {kind} run {run_id}",
         )
+
+
+@contextlib.contextmanager
+def recorded_run(engine: Engine, kind: str) -> Iterator[tuple[int, RunStats]]:
+    """A ``runs`` row (``v_runs``) and a Prefect artifact for the work inside: 'completed' when the block
+    finishes, 'failed' when it raises; the counts gathered in the yielded RunStats either way."""
+    run_id = start_run(engine, kind)
+    stats = RunStats()
+    status = "failed"
+    try:
+        yield run_id, stats
+        status = "completed"
+    finally:
+        finish_run(engine, run_id, stats, status)
+        publish_artifact(kind, run_id, stats)
