@@ -6,10 +6,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from extractors.claims import ClaimExtractor
+from extractors.claims.extractor import batches_by_length
+
+SEED_CORPUS = Path(__file__).resolve().parents[1] / "data" / "seed_corpus"
 
 
 @pytest.fixture(scope="module")
@@ -201,3 +205,20 @@ def test_extract_claims_command_contract(tmp_path):
         assert source[row["start"] : row["end"]] == row["text"]
     assert rows[0]["quantities"][0]["value"] == 120000 and rows[0]["quantities"][0]["counted"] == "soldiers"
     assert rows[1]["verification"] == "hedged"
+
+
+def test_batches_by_length_keeps_order_and_bounds_each_batch():
+    texts = ["a" * 5, "b" * 4, "c" * 20, "d" * 3, "e" * 3, "f" * 9]
+    groups = [list(g) for g in batches_by_length(texts, 10)]
+    assert [t for g in groups for t in g] == texts  # every text once, in order
+    assert groups == [["a" * 5, "b" * 4], ["c" * 20], ["d" * 3, "e" * 3], ["f" * 9]]
+    assert list(batches_by_length([], 10)) == []
+
+
+def test_parser_batch_size_does_not_change_the_claims(extractor):
+    """Batches are bounded by length to keep memory flat; which texts share a batch must not matter."""
+    texts = [p.read_text(encoding="utf-8") for p in sorted(SEED_CORPUS.glob("*.txt"))]
+    one_by_one = extractor.extract_many(texts, chars_per_batch=1)
+    all_at_once = extractor.extract_many(texts, chars_per_batch=10**9)
+    assert sum(len(c) for c in one_by_one) > 50
+    assert one_by_one == all_at_once

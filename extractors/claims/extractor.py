@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from spacy.tokens import Doc, Span
@@ -21,6 +21,8 @@ from extractors.claims.quotes import QuoteIndex, paragraphs, quote_spans
 from extractors.records import Claim
 
 EXTRACTOR_VERSION = "1.0"
+# About two news articles per parser batch: see batches_by_length.
+CHARS_PER_BATCH = 12_000
 ENTITY_LABELS = {"PERSON", "ORG", "GPE", "NORP", "LOC", "FAC", "EVENT"}
 _FOR_COMMENT = re.compile(
     r"\b(for (a )?comment|did not (immediately )?respond|did not reply|declined to comment)\b", re.I
@@ -49,11 +51,35 @@ class ClaimExtractor:
     def extract(self, text: str) -> list[Claim]:
         return self.extract_many([text])[0]
 
-    def extract_many(self, texts: Sequence[str] | Iterable[str], batch_size: int = 16) -> list[list[Claim]]:
+    def extract_many(
+        self, texts: Sequence[str] | Iterable[str], chars_per_batch: int = CHARS_PER_BATCH
+    ) -> list[list[Claim]]:
         # A memory zone frees the strings spaCy interns for these texts once the claims (plain records)
         # are out; without it a long-running worker's vocabulary grows with every article.
+        claims: list[list[Claim]] = []
         with self.nlp.memory_zone():
-            return [claims_from_doc(doc) for doc in self.nlp.pipe(texts, batch_size=batch_size)]
+            for group in batches_by_length(list(texts), chars_per_batch):
+                claims.extend(claims_from_doc(doc) for doc in self.nlp.pipe(group, batch_size=len(group)))
+        return claims
+
+
+def batches_by_length(texts: Sequence[str], chars_per_batch: int) -> Iterator[Sequence[str]]:
+    """Consecutive groups of texts holding about ``chars_per_batch`` characters each (a text longer than
+    that is a group of its own).
+
+    The parser's working memory grows with the tokens in a batch, not the number of documents: sixteen
+    long articles at once cost ~300 MiB on top of the model, so a fixed document count lets the peak
+    climb with the longest articles a backfill happens to meet. A length budget keeps it bounded, at
+    no cost in speed (batches of a few news articles parse as fast as larger ones).
+    """
+    start, size = 0, 0
+    for index, text in enumerate(texts):
+        if index > start and size + len(text) > chars_per_batch:
+            yield texts[start:index]
+            start, size = index, 0
+        size += len(text)
+    if start < len(texts):
+        yield texts[start:]
 
 
 def extract_claims(text: str) -> list[Claim]:
