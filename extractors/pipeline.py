@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from extractors.article import ExtractionError, extract_article
 from extractors.claims import ClaimExtractor
 from extractors.dedup import content_hash, simhash
-from extractors.records import Article, Failure, Page, ProcessedArticle
+from extractors.records import Article, Claim, Failure, Page, ProcessedArticle
 from extractors.relevance import TopicModel
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -127,10 +127,23 @@ def _signatures(
 def _with_claims(results, staged, claims: ClaimExtractor | None, threshold: float):
     wanted = [(i, p) for i, p in staged if claims is not None and p.relevance >= threshold]
     if wanted:
-        extracted = claims.extract_many([p.article.text for _, p in wanted])
+        try:
+            extracted = claims.extract_many([p.article.text for _, p in wanted])
+        except Exception:  # one text broke the batch: find it, keep the others
+            extracted = [_claims_or_failure(claims, p) for _, p in wanted]
         for (index, processed), found in zip(wanted, extracted, strict=True):
-            results[index] = replace(processed, claims=tuple(found), claims_version=claims.version)
+            if isinstance(found, Failure):
+                results[index] = found
+            else:
+                results[index] = replace(processed, claims=tuple(found), claims_version=claims.version)
     for index, processed in staged:
         if results[index] is None:
             results[index] = processed
     return results
+
+
+def _claims_or_failure(claims: ClaimExtractor, processed: ProcessedArticle) -> list[Claim] | Failure:
+    try:
+        return claims.extract(processed.article.text)
+    except Exception as exc:  # an extractor bug on one text must not sink the batch
+        return Failure("url", processed.article.url, "claims", f"{type(exc).__name__}: {exc}")

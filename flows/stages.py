@@ -343,6 +343,10 @@ def load_seed_corpus(engine: Engine, settings: Settings) -> RunStats:
         outlets=[d.outlet for d in missing],
     )
     for result in processed:
+        if isinstance(result, Failure):  # left unstored, so the next init tries it again
+            log.warning("seed article not loaded: %s: %s", result.target, result.error)
+            stats.articles_failed += 1
+            continue
         with engine.begin() as conn:
             saved = save_processed(conn, result)
         stats.articles_new += int(saved.created)

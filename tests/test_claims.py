@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from extractors.claims import ClaimExtractor
-from extractors.claims.extractor import batches_by_length
+from extractors.claims.extractor import batches_by_length, segments
 
 SEED_CORPUS = Path(__file__).resolve().parents[1] / "data" / "seed_corpus"
 
@@ -222,3 +222,52 @@ def test_parser_batch_size_does_not_change_the_claims(extractor):
     all_at_once = extractor.extract_many(texts, chars_per_batch=10**9)
     assert sum(len(c) for c in one_by_one) > 50
     assert one_by_one == all_at_once
+
+
+def test_segments_cut_long_texts_at_paragraph_breaks_and_keep_offsets():
+    paragraphs = [f"Paragraph {i} says the draft office hired {i} clerks. " * 3 for i in range(40)]
+    text = "\n".join(paragraphs)
+    pieces = segments(text, 1000)
+    assert len(pieces) > 1
+    assert "".join(part for _, part in pieces) == text
+    for offset, part in pieces:
+        assert len(part) <= 1000
+        assert text[offset : offset + len(part)] == part
+        assert offset == 0 or text[offset - 1] == "\n"  # every cut is at a paragraph break
+    assert segments("short text", 1000) == [(0, "short text")]
+    assert "".join(p for _, p in segments("x" * 2500, 1000)) == "x" * 2500  # no break at all: hard cuts
+
+
+def test_long_text_is_parsed_in_pieces_with_offsets_into_the_whole(extractor):
+    article = sorted(SEED_CORPUS.glob("*.txt"))[0].read_text(encoding="utf-8").strip()
+    single = extractor.extract(article)
+    text = "\n".join([article] * 3)
+    pieces = extractor.extract_many([text], max_doc_chars=len(article) + 1)[0]
+    assert len(pieces) == 3 * len(single)
+    for claim in pieces:
+        assert text[claim.start : claim.end] == claim.text
+    step = len(article) + 1
+    shifted = [(c.start + k * step, c.claimant, c.verification) for k in range(3) for c in single]
+    assert [(c.start, c.claimant, c.verification) for c in pieces] == shifted
+
+
+def test_a_text_that_breaks_the_model_fails_alone_and_the_batch_goes_on(extractor):
+    """spaCy refuses a text over its length limit (E088); the other articles of the batch still get claims."""
+    from extractors.pipeline import process_texts
+    from extractors.records import Failure, ProcessedArticle
+    from storage.seed import load_seed_documents
+
+    short, middle, longest = sorted((d.article for d in load_seed_documents()[:3]), key=lambda a: len(a.text))
+    articles = [short, longest, middle]
+    saved = extractor.nlp.max_length
+    extractor.nlp.max_length = len(longest.text) - 1  # the longest article is now "too long"
+    try:
+        results = process_texts(
+            articles, origin="seed", topic=None, claims=extractor, relevance_threshold=0.0, outlets=None
+        )
+    finally:
+        extractor.nlp.max_length = saved
+    assert isinstance(results[1], Failure) and results[1].stage == "claims" and "E088" in results[1].error
+    assert results[1].target == articles[1].url
+    for result in (results[0], results[2]):
+        assert isinstance(result, ProcessedArticle) and result.claims

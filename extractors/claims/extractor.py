@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from spacy.tokens import Doc, Span
 
@@ -23,6 +24,9 @@ from extractors.records import Claim
 EXTRACTOR_VERSION = "1.0"
 # About two news articles per parser batch: see batches_by_length.
 CHARS_PER_BATCH = 12_000
+# Longer texts are parsed in pieces (about ten thousand words each): see segments.
+MAX_DOC_CHARS = 60_000
+T = TypeVar("T")
 ENTITY_LABELS = {"PERSON", "ORG", "GPE", "NORP", "LOC", "FAC", "EVENT"}
 _FOR_COMMENT = re.compile(
     r"\b(for (a )?comment|did not (immediately )?respond|did not reply|declined to comment)\b", re.I
@@ -52,34 +56,71 @@ class ClaimExtractor:
         return self.extract_many([text])[0]
 
     def extract_many(
-        self, texts: Sequence[str] | Iterable[str], chars_per_batch: int = CHARS_PER_BATCH
+        self,
+        texts: Sequence[str] | Iterable[str],
+        chars_per_batch: int = CHARS_PER_BATCH,
+        max_doc_chars: int = MAX_DOC_CHARS,
     ) -> list[list[Claim]]:
         # A memory zone frees the strings spaCy interns for these texts once the claims (plain records)
         # are out; without it a long-running worker's vocabulary grows with every article.
-        claims: list[list[Claim]] = []
+        texts = list(texts)
+        pieces = [
+            (index, offset, part) for index, text in enumerate(texts) for offset, part in segments(text, max_doc_chars)
+        ]
+        claims: list[list[Claim]] = [[] for _ in texts]
         with self.nlp.memory_zone():
-            for group in batches_by_length(list(texts), chars_per_batch):
-                claims.extend(claims_from_doc(doc) for doc in self.nlp.pipe(group, batch_size=len(group)))
+            for group in batches_by_length(pieces, chars_per_batch, size=lambda piece: len(piece[2])):
+                docs = self.nlp.pipe([part for _, _, part in group], batch_size=len(group))
+                for (index, offset, _), doc in zip(group, docs, strict=True):
+                    found = claims_from_doc(doc)
+                    if offset:
+                        found = [replace(c, start=c.start + offset, end=c.end + offset) for c in found]
+                    claims[index].extend(found)
         return claims
 
 
-def batches_by_length(texts: Sequence[str], chars_per_batch: int) -> Iterator[Sequence[str]]:
-    """Consecutive groups of texts holding about ``chars_per_batch`` characters each (a text longer than
-    that is a group of its own).
+def segments(text: str, max_chars: int = MAX_DOC_CHARS) -> list[tuple[int, str]]:
+    """``text`` as (offset, part) pieces of at most ``max_chars`` characters, cut at paragraph breaks
+    (at a space if one paragraph is longer), so ``text[offset:offset + len(part)] == part``.
+
+    A news article is one piece. A book-length text would otherwise hit spaCy's length limit (the
+    whole batch would fail) or need gigabytes of parser memory; cut into pieces it costs what a long
+    article costs, and only quotes and pronouns that cross a cut lose their speaker.
+    """
+    if len(text) <= max_chars:
+        return [(0, text)]
+    pieces, start = [], 0
+    while len(text) - start > max_chars:
+        window = text[start : start + max_chars]
+        cut = window.rfind("\n")
+        if cut <= 0:
+            cut = window.rfind(" ")
+        cut = cut + 1 if cut > 0 else max_chars  # keep the break with the earlier piece
+        pieces.append((start, text[start : start + cut]))
+        start += cut
+    pieces.append((start, text[start:]))
+    return pieces
+
+
+def batches_by_length(
+    items: Sequence[T], chars_per_batch: int, size: Callable[[T], int] = len
+) -> Iterator[Sequence[T]]:
+    """Consecutive groups of items (texts) holding about ``chars_per_batch`` characters each (an item
+    longer than that is a group of its own).
 
     The parser's working memory grows with the tokens in a batch, not the number of documents: sixteen
     long articles at once cost ~300 MiB on top of the model, so a fixed document count lets the peak
     climb with the longest articles a backfill happens to meet. A length budget keeps it bounded, at
     no cost in speed (batches of a few news articles parse as fast as larger ones).
     """
-    start, size = 0, 0
-    for index, text in enumerate(texts):
-        if index > start and size + len(text) > chars_per_batch:
-            yield texts[start:index]
-            start, size = index, 0
-        size += len(text)
-    if start < len(texts):
-        yield texts[start:]
+    start, held = 0, 0
+    for index, item in enumerate(items):
+        if index > start and held + size(item) > chars_per_batch:
+            yield items[start:index]
+            start, held = index, 0
+        held += size(item)
+    if start < len(items):
+        yield items[start:]
 
 
 def extract_claims(text: str) -> list[Claim]:
