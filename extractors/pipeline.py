@@ -127,13 +127,11 @@ def _signatures(
 def _with_claims(results, staged, claims: ClaimExtractor | None, threshold: float):
     wanted = [(i, p) for i, p in staged if claims is not None and p.relevance >= threshold]
     if wanted:
-        try:
-            extracted = claims.extract_many([p.article.text for _, p in wanted])
-        except Exception:  # one text broke the batch: find it, keep the others
-            extracted = [_claims_or_failure(claims, p) for _, p in wanted]
+        extracted = claims_per_text(claims, [p.article.text for _, p in wanted])
         for (index, processed), found in zip(wanted, extracted, strict=True):
-            if isinstance(found, Failure):
-                results[index] = found
+            if isinstance(found, Exception):
+                error = f"{type(found).__name__}: {found}"
+                results[index] = Failure("url", processed.article.url, "claims", error)
             else:
                 results[index] = replace(processed, claims=tuple(found), claims_version=claims.version)
     for index, processed in staged:
@@ -142,8 +140,17 @@ def _with_claims(results, staged, claims: ClaimExtractor | None, threshold: floa
     return results
 
 
-def _claims_or_failure(claims: ClaimExtractor, processed: ProcessedArticle) -> list[Claim] | Failure:
+def claims_per_text(claims: ClaimExtractor, texts: Sequence[str]) -> list[list[Claim] | Exception]:
+    """Claims for each text, in one batch; if a text breaks the extractor, that text gets its exception
+    and the others still get their claims (an extractor bug on one article must not sink the batch)."""
     try:
-        return claims.extract(processed.article.text)
-    except Exception as exc:  # an extractor bug on one text must not sink the batch
-        return Failure("url", processed.article.url, "claims", f"{type(exc).__name__}: {exc}")
+        return list(claims.extract_many(texts))
+    except Exception:
+        return [_claims_or_exception(claims, text) for text in texts]
+
+
+def _claims_or_exception(claims: ClaimExtractor, text: str) -> list[Claim] | Exception:
+    try:
+        return claims.extract(text)
+    except Exception as exc:
+        return exc

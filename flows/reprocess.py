@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from sqlalchemy import or_, select
 
 from extractors.claims import EXTRACTOR_VERSION
+from extractors.pipeline import claims_per_text
 from flows.runtime import engine_for, recorded_run
 from flows.settings import Settings
 from flows.stages import claim_extractor
@@ -49,7 +50,13 @@ def reprocess_batch(settings_json: str, article_ids: list[int]) -> RunStats:
         with engine.connect() as conn:
             rows = conn.execute(select(ArticleRow.id, ArticleRow.text).where(ArticleRow.id.in_(article_ids))).all()
         extractor = claim_extractor()
-        for (article_id, _), claims in zip(rows, extractor.extract_many([r.text for r in rows]), strict=True):
+        for (article_id, _), claims in zip(rows, claims_per_text(extractor, [r.text for r in rows]), strict=True):
+            if isinstance(claims, Exception):  # left stale: the next reprocess tries it again
+                get_run_logger().warning(
+                    "article %d not reprocessed: %s: %s", article_id, type(claims).__name__, claims
+                )
+                stats.articles_failed += 1
+                continue
             with engine.begin() as conn:  # one transaction per article: never half an article
                 stats.claims_new += replace_claims(conn, article_id, claims, extractor.version)
             stats.extra["articles_reprocessed"] = stats.extra.get("articles_reprocessed", 0) + 1

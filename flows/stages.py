@@ -19,6 +19,7 @@ from extractors.feeds import FeedParseError, body_hash, newest_first, parse_feed
 from extractors.pipeline import PageJob, process_pages
 from extractors.records import Failure, FeedItem, Page, ProcessedArticle
 from extractors.relevance import TopicModel
+from flows.allocator import configure_for_batches, release_free_memory
 from flows.fetch import Fetcher, FetchError, Validators, failure_from
 from flows.settings import Settings
 from storage import feed_state, queue
@@ -286,6 +287,7 @@ def drain(
     so network waits overlap with the CPU-bound extraction."""
     from concurrent.futures import ThreadPoolExecutor
 
+    configure_for_batches()
     total = RunStats()
     batches = 0
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch") as prefetch:
@@ -299,6 +301,8 @@ def drain(
             if more:
                 upcoming = prefetch.submit(claim_and_fetch, engine, settings, origins=origins, **claim_options)
             total.add(process_fetched(engine, settings, batch))
+            del batch
+            release_free_memory()
             if not more:
                 break
     total.extra["batches"] = batches
