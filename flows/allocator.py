@@ -1,10 +1,12 @@
 """Keep a long-running worker's resident memory at what it holds, not at what it once held.
 
-Parsing a batch allocates large temporary arrays. glibc's malloc raises its mmap threshold each time
-such an array is freed, so later ones come from the heap, where freed space stays resident and
-fragments: a worker's peak then creeps up with the number of batches it has seen. A fixed threshold
-keeps big arrays in their own mappings (returned to the system when freed), and trimming after each
-batch hands back the heap pages that small objects left free. Elsewhere than glibc both are no-ops.
+Parsing a batch allocates and frees hundreds of megabytes of arrays and objects. glibc's malloc keeps
+freed heap space resident, and as the holes fragment a worker's resident size drifts with the batches
+it has seen. Trimming after each batch, when little is live, hands those pages back to the system
+(~40 MiB per worker here, at no measurable cost in speed). Elsewhere than glibc it is a no-op.
+
+A fixed, low mmap threshold (so every big array is its own mapping) was tried as well: it lowered
+the peak by a few MiB but made claim extraction 13 % slower, so it is not used.
 """
 
 from __future__ import annotations
@@ -12,9 +14,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 from functools import lru_cache
-
-M_MMAP_THRESHOLD = -3  # mallopt parameter number in glibc's malloc.h
-MMAP_THRESHOLD_BYTES = 128 * 1024  # glibc's own starting value, here kept fixed
 
 
 @lru_cache(maxsize=1)
@@ -24,20 +23,13 @@ def _glibc() -> ctypes.CDLL | None:
         libc = ctypes.CDLL(name) if name else None
     except OSError:
         return None
-    if libc is None or not hasattr(libc, "mallopt") or not hasattr(libc, "malloc_trim"):
-        return None
-    return libc
+    return libc if libc is not None and hasattr(libc, "malloc_trim") else None
 
 
-@lru_cache(maxsize=1)
-def configure_for_batches() -> bool:
-    """Fix the mmap threshold for this process (once). Returns whether the allocator took it."""
+def release_free_memory() -> bool:
+    """Give the heap's free pages back to the system. Returns whether the allocator could."""
     libc = _glibc()
-    return bool(libc and libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
-
-
-def release_free_memory() -> None:
-    """Give the heap's free pages back to the system (after a batch, when little is live)."""
-    libc = _glibc()
-    if libc is not None:
-        libc.malloc_trim(0)
+    if libc is None:
+        return False
+    libc.malloc_trim(0)
+    return True

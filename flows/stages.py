@@ -19,7 +19,7 @@ from extractors.feeds import FeedParseError, body_hash, newest_first, parse_feed
 from extractors.pipeline import PageJob, process_pages
 from extractors.records import Failure, FeedItem, Page, ProcessedArticle
 from extractors.relevance import TopicModel
-from flows.allocator import configure_for_batches, release_free_memory
+from flows.allocator import release_free_memory
 from flows.fetch import Fetcher, FetchError, Validators, failure_from
 from flows.settings import Settings
 from storage import feed_state, queue
@@ -287,7 +287,6 @@ def drain(
     so network waits overlap with the CPU-bound extraction."""
     from concurrent.futures import ThreadPoolExecutor
 
-    configure_for_batches()
     total = RunStats()
     batches = 0
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch") as prefetch:
