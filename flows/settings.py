@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     max_initial_items: int = 50
     relevance_threshold: float = 0.2
     keywords: list[str] = Field(default_factory=list)
-    batch_size: int = 20
+    batch_size: int = 50
     feed_batch_size: int = 200
     task_runner: Literal["thread", "process", "dask"] = "thread"
     workers: int = 1
