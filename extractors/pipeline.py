@@ -144,13 +144,14 @@ def claims_per_text(claims: ClaimExtractor, texts: Sequence[str]) -> list[list[C
     """Claims for each text, in one batch; if a text breaks the extractor, that text gets its exception
     and the others still get their claims (an extractor bug on one article must not sink the batch)."""
     try:
-        return list(claims.extract_many(texts))
+        return claims.extract_many(texts)
     except Exception:
         return [_claims_or_exception(claims, text) for text in texts]
 
 
 def _claims_or_exception(claims: ClaimExtractor, text: str) -> list[Claim] | Exception:
     try:
-        return claims.extract(text)
+        # extract_many, the one method every extractor has (the workers' locked wrapper has no extract)
+        return claims.extract_many([text])[0]
     except Exception as exc:
         return exc

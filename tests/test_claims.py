@@ -12,6 +12,7 @@ import pytest
 
 from extractors.claims import ClaimExtractor
 from extractors.claims.extractor import batches_by_length, segments
+from extractors.claims.nlp import load_nlp
 
 SEED_CORPUS = Path(__file__).resolve().parents[1] / "data" / "seed_corpus"
 
@@ -251,11 +252,17 @@ def test_long_text_is_parsed_in_pieces_with_offsets_into_the_whole(extractor):
     assert [(c.start, c.claimant, c.verification) for c in pieces] == shifted
 
 
-def test_a_text_that_breaks_the_model_fails_alone_and_the_batch_goes_on(extractor):
-    """spaCy refuses a text over its length limit (E088); the other articles of the batch still get claims."""
+@pytest.mark.parametrize("kind", ["extractor", "worker's locked extractor"])
+def test_a_text_that_breaks_the_model_fails_alone_and_the_batch_goes_on(extractor, kind):
+    """spaCy refuses a text over its length limit (E088); the other articles of the batch still get claims,
+    whether the batch goes through the extractor or the wrapper the ingest workers use."""
     from extractors.pipeline import process_texts
     from extractors.records import Failure, ProcessedArticle
+    from flows.stages import claim_extractor
     from storage.seed import load_seed_documents
+
+    claims = extractor if kind == "extractor" else claim_extractor()
+    assert extractor.nlp is load_nlp()  # one shared model, so the limit set below binds both
 
     short, middle, longest = sorted((d.article for d in load_seed_documents()[:3]), key=lambda a: len(a.text))
     articles = [short, longest, middle]
@@ -263,7 +270,7 @@ def test_a_text_that_breaks_the_model_fails_alone_and_the_batch_goes_on(extracto
     extractor.nlp.max_length = len(longest.text) - 1  # the longest article is now "too long"
     try:
         results = process_texts(
-            articles, origin="seed", topic=None, claims=extractor, relevance_threshold=0.0, outlets=None
+            articles, origin="seed", topic=None, claims=claims, relevance_threshold=0.0, outlets=None
         )
     finally:
         extractor.nlp.max_length = saved
