@@ -6,8 +6,8 @@
 "Model alone" is the spaCy pipeline exactly as claimwire loads it (same components, lemmatizer
 excluded) run over the texts with ``nlp.pipe`` and its default batching, and nothing else; "model in
 claimwire's batches" is the same in claimwire's length-bounded batches; "claimwire" is
-``ClaimExtractor.extract_many``: the same model plus every rule stage, producing Claim records. The two
-alternate round by round so a slow patch on a shared machine hits both; the best round of each counts.
+``ClaimExtractor.extract_many``: the same model plus every rule stage, producing Claim records. The
+three alternate round by round so a slow patch on a shared machine hits all; the best round of each counts.
 """
 
 from __future__ import annotations

@@ -6,15 +6,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from extractors.claims import ClaimExtractor
 from extractors.claims.extractor import batches_by_length, segments
 from extractors.claims.nlp import load_nlp
-
-SEED_CORPUS = Path(__file__).resolve().parents[1] / "data" / "seed_corpus"
+from storage.seed import SEED_DIR
 
 
 @pytest.fixture(scope="module")
@@ -218,7 +216,7 @@ def test_batches_by_length_keeps_order_and_bounds_each_batch():
 
 def test_parser_batch_size_does_not_change_the_claims(extractor):
     """Batches are bounded by length to keep memory flat; which texts share a batch must not matter."""
-    texts = [p.read_text(encoding="utf-8") for p in sorted(SEED_CORPUS.glob("*.txt"))]
+    texts = [p.read_text(encoding="utf-8") for p in sorted(SEED_DIR.glob("*.txt"))]
     one_by_one = extractor.extract_many(texts, chars_per_batch=1)
     all_at_once = extractor.extract_many(texts, chars_per_batch=10**9)
     assert sum(len(c) for c in one_by_one) > 50
@@ -240,7 +238,7 @@ def test_segments_cut_long_texts_at_paragraph_breaks_and_keep_offsets():
 
 
 def test_long_text_is_parsed_in_pieces_with_offsets_into_the_whole(extractor):
-    article = sorted(SEED_CORPUS.glob("*.txt"))[0].read_text(encoding="utf-8").strip()
+    article = sorted(SEED_DIR.glob("*.txt"))[0].read_text(encoding="utf-8").strip()
     single = extractor.extract(article)
     text = "\n".join([article] * 3)
     pieces = extractor.extract_many([text], max_doc_chars=len(article) + 1)[0]

@@ -61,13 +61,13 @@ class ClaimExtractor:
         chars_per_batch: int = CHARS_PER_BATCH,
         max_doc_chars: int = MAX_DOC_CHARS,
     ) -> list[list[Claim]]:
-        # A memory zone frees the strings spaCy interns for these texts once the claims (plain records)
-        # are out; without it a long-running worker's vocabulary grows with every article.
         texts = list(texts)
         pieces = [
             (index, offset, part) for index, text in enumerate(texts) for offset, part in segments(text, max_doc_chars)
         ]
         claims: list[list[Claim]] = [[] for _ in texts]
+        # A memory zone frees the strings spaCy interns for these texts once the claims (plain records)
+        # are out; without it a long-running worker's vocabulary grows with every article.
         with self.nlp.memory_zone():
             for group in batches_by_length(pieces, chars_per_batch, size=lambda piece: len(piece[2])):
                 docs = self.nlp.pipe([part for _, _, part in group], batch_size=len(group))
