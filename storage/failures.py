@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.models import FailureRow
+from storage.writes import dialect_insert
 
 RETRY_BASE_S = 15 * 60
 RETRY_CAP_S = 24 * 3600
@@ -32,8 +32,7 @@ def record_failure(
 ) -> int:
     """Upsert a failure and schedule its retry. Returns the attempt count."""
     table = FailureRow.__table__
-    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = dialect_insert(table).values(
+    stmt = dialect_insert(conn, table).values(
         kind=kind,
         target=target,
         stage=stage,

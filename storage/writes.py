@@ -15,14 +15,18 @@ from storage.models import ArticleRow, ClaimRow, QuantityRow
 from storage.types import utcnow
 
 
+def dialect_insert(conn: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT for ``table`` in this connection's dialect, which has ``on_conflict_do_*``."""
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
 def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], conflict: Sequence[str]) -> int:
     """Insert rows, skipping those that collide on the ``conflict`` columns. Returns rows inserted."""
     if not rows:
         return 0
-    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     # RETURNING counts what was really inserted; rowcount is unreliable for executemany on some drivers.
     stmt = (
-        dialect_insert(table)
+        dialect_insert(conn, table)
         .on_conflict_do_nothing(index_elements=list(conflict))
         .returning(*[table.c[name] for name in conflict])
     )
@@ -33,8 +37,7 @@ def insert_ignore_returning_id(
     conn: Connection, table: Table, row: dict[str, Any], conflict: Sequence[str]
 ) -> tuple[int, bool]:
     """Insert one row unless it exists; return (id, created). The loser of a race gets the winner's id."""
-    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = dialect_insert(table).on_conflict_do_nothing(index_elements=list(conflict)).returning(table.c.id)
+    stmt = dialect_insert(conn, table).on_conflict_do_nothing(index_elements=list(conflict)).returning(table.c.id)
     new_id = conn.execute(stmt, row).scalar()
     if new_id is not None:
         return new_id, True
@@ -111,9 +114,8 @@ def replace_claims(conn: Connection, article_id: int, claims: Iterable[Claim], e
     if rows:
         # One multi-row INSERT … RETURNING for the claims and one for their quantities: a round trip per
         # article, not per claim. Rows that already exist (a second writer) come back as nothing.
-        dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
         stmt = (
-            dialect_insert(claim_table)
+            dialect_insert(conn, claim_table)
             .on_conflict_do_nothing(index_elements=["article_id", "extractor_version", "start_char", "end_char"])
             .returning(claim_table.c.id, claim_table.c.start_char, claim_table.c.end_char)
         )
