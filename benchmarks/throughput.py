@@ -27,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.fixtures.cli import cli_command, ingest_command  # noqa: E402
 from tests.fixtures.site import FixtureArticle, article_html, atom_feed  # noqa: E402
 from tests.httpserver import TestServer  # noqa: E402
 
@@ -175,28 +176,8 @@ def ingest(db: str, feeds: list[str], tmp: Path, workers: int, runner: str) -> d
         )
     )
     env = {**os.environ, "PREFECT_LOGGING_LEVEL": "WARNING"}
-    subprocess.run(
-        [sys.executable, "-m", "flows.cli", "init", "--db", db, "--no-seed"],
-        env=env,
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    )
-    command = [
-        sys.executable,
-        "-m",
-        "flows.cli",
-        "ingest",
-        "--feeds",
-        str(feeds_file),
-        "--db",
-        db,
-        "--allow-private-networks",
-        "--workers",
-        str(workers),
-        "--task-runner",
-        runner,
-    ]
+    subprocess.run(cli_command("init", "--db", db, "--no-seed"), env=env, cwd=ROOT, check=True, capture_output=True)
+    command = ingest_command(feeds_file, db, "--workers", str(workers), "--task-runner", runner)
     seconds, peak_kib, _ = run_measured(command, env)
     stats = run_stats(db)
     # Fetching overlaps extraction (the next batch is prefetched), so it is not counted as a stage here:

@@ -3,16 +3,13 @@ sentences written for these tests (not the evaluation gold)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
 
 from extractors.claims import ClaimExtractor
 from extractors.claims.extractor import batches_by_length, segments
 from extractors.claims.nlp import load_nlp
 from storage.seed import SEED_DIR
+from tests.fixtures.cli import cli_json_lines
 
 
 @pytest.fixture(scope="module")
@@ -190,13 +187,7 @@ def test_extract_claims_command_contract(tmp_path):
     b = tmp_path / "b.txt"
     a.write_text("Officials said 120,000 soldiers had been recruited.\n", encoding="utf-8")
     b.write_text("The governor said the quota had likely been met.\n", encoding="utf-8")
-    out = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "extract-claims", str(a), str(b)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    rows = cli_json_lines("extract-claims", str(a), str(b))
     assert [r["file"] for r in rows] == [str(a), str(b)]
     for row in rows:
         assert set(row) >= {"file", "text", "start", "end", "claimant", "cue", "verification", "quantities", "entities"}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import subprocess
 import sys
 from datetime import UTC, datetime
 
@@ -14,6 +13,7 @@ import pytest
 from extractors.article import ExtractionError, choose_text, extract_article
 from extractors.dedup import canonical_url, content_hash, hamming, simhash, simhash_bands
 from tests.conftest import shared_eval
+from tests.fixtures.cli import cli_json_lines
 from tests.fixtures.site import article_html, seed_articles
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -96,13 +96,7 @@ def test_extract_text_command(tmp_path):
     page.write_text(article_html(art, "https://news.example.com"), encoding="utf-8")
     broken = tmp_path / "empty.html"
     broken.write_text("<html></html>")
-    out = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "extract-text", str(page), str(broken)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    rows = cli_json_lines("extract-text", str(page), str(broken))
     assert [r["file"] for r in rows] == [str(page), str(broken)]
     assert set(rows[0]) >= {"file", "title", "text", "author", "published", "language", "method"}
     assert rows[0]["title"] == art.title and rows[0]["method"] in ("trafilatura", "readability")

@@ -18,6 +18,7 @@ from flows.backfill import backfill_flow
 from flows.ingest import ingest_flow
 from flows.reprocess import reprocess_flow
 from storage import make_engine
+from tests.fixtures.cli import cli_command, ingest_command
 from tests.fixtures.site import article_html, atom_feed, off_topic_articles, seed_articles
 from tests.httpserver import Route
 
@@ -40,22 +41,6 @@ def quiet_settings(tmp_path: Path, feeds: list[str] | None = None, **settings) -
         )
     )
     return path
-
-
-def ingest_command(feeds_file: Path, db: str, *options: str) -> list[str]:
-    """`claimwire ingest` as a separate process, as a user or a worker would start it."""
-    return [
-        sys.executable,
-        "-m",
-        "flows.cli",
-        "ingest",
-        "--feeds",
-        str(feeds_file),
-        "--db",
-        db,
-        "--allow-private-networks",
-        *options,
-    ]
 
 
 def counts(db: str, sql: str):
@@ -165,19 +150,9 @@ def test_backfill_killed_midway_resumes_without_refetching(tmp_path, http_server
         "PREFECT_LOGGING_LEVEL": "WARNING",
     }
     env.pop("PREFECT_API_URL", None)
-    command = [
-        sys.executable,
-        "-m",
-        "flows.cli",
-        "backfill",
-        "--urls",
-        str(listing),
-        "--db",
-        db,
-        "--feeds",
-        str(feeds),
-        "--allow-private-networks",
-    ]
+    command = cli_command(
+        "backfill", "--urls", str(listing), "--db", db, "--feeds", str(feeds), "--allow-private-networks"
+    )
     process = subprocess.Popen(
         command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
     )
@@ -363,19 +338,7 @@ def test_serve_runs_the_schedule_and_stops_cleanly_on_ctrl_c(tmp_path, http_serv
     env = {**os.environ, "PREFECT_LOGGING_LEVEL": "WARNING"}
     env.pop("PREFECT_API_URL", None)  # no server set up: serve brings its own
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "flows.cli",
-            "serve",
-            "--feeds",
-            str(feeds_file),
-            "--db",
-            db,
-            "--interval",
-            "0.1",
-            "--allow-private-networks",
-        ],
+        cli_command("serve", "--feeds", str(feeds_file), "--db", db, "--interval", "0.1", "--allow-private-networks"),
         env=env,
         cwd=tmp_path,
         stdout=subprocess.PIPE,
