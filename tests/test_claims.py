@@ -3,10 +3,12 @@ sentences written for these tests (not the evaluation gold)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from extractors.claims import ClaimExtractor
-from extractors.claims.extractor import batches_by_length, segments
+from extractors.claims.extractor import batches_by_size, segments
 from extractors.claims.nlp import load_nlp
 from storage.seed import SEED_DIR
 from tests.fixtures.cli import cli_json_lines
@@ -197,19 +199,23 @@ def test_extract_claims_command_contract(tmp_path):
     assert rows[1]["verification"] == "hedged"
 
 
-def test_batches_by_length_keeps_order_and_bounds_each_batch():
+def test_batches_by_size_keeps_order_and_bounds_each_batch():
     texts = ["a" * 5, "b" * 4, "c" * 20, "d" * 3, "e" * 3, "f" * 9]
-    groups = [list(g) for g in batches_by_length(texts, 10)]
+    groups = list(batches_by_size(texts, 10))
     assert [t for g in groups for t in g] == texts  # every text once, in order
     assert groups == [["a" * 5, "b" * 4], ["c" * 20], ["d" * 3, "e" * 3], ["f" * 9]]
-    assert list(batches_by_length([], 10)) == []
+    assert list(batches_by_size([], 10)) == []
+    drawn = []
+    lazy = (drawn.append(t) or t for t in texts)
+    first = next(batches_by_size(lazy, 10))
+    assert first == ["a" * 5, "b" * 4] and len(drawn) == 3  # only one item beyond the batch is drawn
 
 
 def test_parser_batch_size_does_not_change_the_claims(extractor):
-    """Batches are bounded by length to keep memory flat; which texts share a batch must not matter."""
+    """Batches are bounded in tokens to keep memory flat; which texts share a batch must not matter."""
     texts = [p.read_text(encoding="utf-8") for p in sorted(SEED_DIR.glob("*.txt"))]
-    one_by_one = extractor.extract_many(texts, chars_per_batch=1)
-    all_at_once = extractor.extract_many(texts, chars_per_batch=10**9)
+    one_by_one = extractor.extract_many(texts, tokens_per_batch=1)
+    all_at_once = extractor.extract_many(texts, tokens_per_batch=10**9)
     assert sum(len(c) for c in one_by_one) > 50
     assert one_by_one == all_at_once
 
@@ -245,6 +251,7 @@ def test_long_text_is_parsed_in_pieces_with_offsets_into_the_whole(extractor):
 def test_a_text_that_breaks_the_model_fails_alone_and_the_batch_goes_on(extractor, kind):
     """spaCy refuses a text over its length limit (E088); the other articles of the batch still get claims,
     whether the batch goes through the extractor or the wrapper the ingest workers use."""
+    from extractors.claims.extractor import paragraph_parts
     from extractors.pipeline import process_texts
     from extractors.records import Failure, ProcessedArticle
     from flows.stages import claim_extractor
@@ -253,10 +260,14 @@ def test_a_text_that_breaks_the_model_fails_alone_and_the_batch_goes_on(extracto
     claims = extractor if kind == "extractor" else claim_extractor()
     assert extractor.nlp is load_nlp()  # one shared model, so the limit set below binds both
 
-    short, middle, longest = sorted((d.article for d in load_seed_documents()[:3]), key=lambda a: len(a.text))
+    def longest_paragraph(article) -> int:  # the model is given paragraphs, so the limit binds per paragraph
+        return max(len(p) for p in paragraph_parts(article.text))
+
+    short, middle, longest = sorted((d.article for d in load_seed_documents()[:3]), key=longest_paragraph)
+    assert longest_paragraph(middle) < longest_paragraph(longest)
     articles = [short, longest, middle]
     saved = extractor.nlp.max_length
-    extractor.nlp.max_length = len(longest.text) - 1  # the longest article is now "too long"
+    extractor.nlp.max_length = longest_paragraph(longest) - 1  # one paragraph of that article is now "too long"
     try:
         results = process_texts(
             articles, origin="seed", topic=None, claims=claims, relevance_threshold=0.0, outlets=None
@@ -267,3 +278,21 @@ def test_a_text_that_breaks_the_model_fails_alone_and_the_batch_goes_on(extracto
     assert results[1].target == articles[1].url
     for result in (results[0], results[2]):
         assert isinstance(result, ProcessedArticle) and result.claims
+
+
+def test_paragraphs_are_parsed_apart_and_joined_back_into_the_whole_text(extractor):
+    """The model sees paragraphs (its memory bounded by the token budget); the claim rules see one Doc
+    with the text, offsets, sentences and entities of the whole."""
+    texts = [p.read_text(encoding="utf-8") for p in sorted(SEED_DIR.glob("*.txt"))[:2]]
+    with extractor.nlp.memory_zone():
+        parsed = list(extractor._parsed(texts, tokens_per_batch=50))
+        assert [number for number, _ in parsed] == [0, 1]
+        for (_, doc), text in zip(parsed, texts, strict=True):
+            assert doc.text == text
+            starts = {sent.start_char for sent in doc.sents}
+            paragraph_starts = [m.end() for m in re.finditer(r"\n(?=\S)", text)]
+            assert len(paragraph_starts) > 3 and all(start in starts for start in paragraph_starts)
+            assert doc.ents and all("\n" not in ent.text for ent in doc.ents)
+            assert doc.has_annotation("DEP")
+            paragraph = [text.count("\n", 0, token.idx) for token in doc]
+            assert all(paragraph[token.head.i] == paragraph[token.i] for token in doc if not token.is_space)

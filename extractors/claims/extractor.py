@@ -22,8 +22,8 @@ from extractors.claims.quotes import QuoteIndex, paragraphs, quote_spans
 from extractors.records import Claim
 
 EXTRACTOR_VERSION = "1.0"
-# About two news articles per parser batch: see batches_by_length.
-CHARS_PER_BATCH = 12_000
+# Paragraphs per parser batch, in tokens (~19 MiB of parser memory): see ClaimExtractor._parsed.
+TOKENS_PER_BATCH = 1_000
 # Longer texts are parsed in pieces (about ten thousand words each): see segments.
 MAX_DOC_CHARS = 60_000
 T = TypeVar("T")
@@ -31,6 +31,7 @@ ENTITY_LABELS = {"PERSON", "ORG", "GPE", "NORP", "LOC", "FAC", "EVENT"}
 _FOR_COMMENT = re.compile(
     r"\b(for (a )?comment|did not (immediately )?respond|did not reply|declined to comment)\b", re.I
 )
+_PARAGRAPH_CUT = re.compile(r"(?<=\n)(?=\S)")
 _SPLIT_CONNECTORS = {"while", "but", "whereas", "and", ";"}
 
 
@@ -58,7 +59,7 @@ class ClaimExtractor:
     def extract_many(
         self,
         texts: Sequence[str] | Iterable[str],
-        chars_per_batch: int = CHARS_PER_BATCH,
+        tokens_per_batch: int = TOKENS_PER_BATCH,
         max_doc_chars: int = MAX_DOC_CHARS,
     ) -> list[list[Claim]]:
         texts = list(texts)
@@ -69,14 +70,49 @@ class ClaimExtractor:
         # A memory zone frees the strings spaCy interns for these texts once the claims (plain records)
         # are out; without it a long-running worker's vocabulary grows with every article.
         with self.nlp.memory_zone():
-            for group in batches_by_length(pieces, chars_per_batch, size=lambda piece: len(piece[2])):
-                docs = self.nlp.pipe([part for _, _, part in group], batch_size=len(group))
-                for (index, offset, _), doc in zip(group, docs, strict=True):
-                    found = claims_from_doc(doc)
-                    if offset:
-                        found = [replace(c, start=c.start + offset, end=c.end + offset) for c in found]
-                    claims[index].extend(found)
+            for number, doc in self._parsed(part for _, _, part in pieces):
+                index, offset, _ = pieces[number]
+                found = claims_from_doc(doc)
+                if offset:
+                    found = [replace(c, start=c.start + offset, end=c.end + offset) for c in found]
+                claims[index].extend(found)
         return claims
+
+    def _parsed(self, texts: Iterable[str], tokens_per_batch: int = TOKENS_PER_BATCH) -> Iterator[tuple[int, Doc]]:
+        """(number, parsed Doc) for each text, in order.
+
+        The model sees paragraphs, the claim rules whole texts: each paragraph is tokenised on its own
+        (lazily, so only the batch being formed is held), paragraphs go through the pipeline in batches
+        of at most ``tokens_per_batch`` tokens, and a text's parsed paragraphs are joined back into one
+        Doc (``Doc.from_docs``: same text, offsets, sentences, entities and trees). The parser's working
+        memory (~19 KiB per token of a batch) is then set by the budget alone, whatever the length of
+        the articles met, so a long backfill peaks where a short one does. Nothing the model predicts
+        crosses a paragraph break anyway: paragraphs are forced sentence boundaries.
+        """
+        paragraphs = (
+            (number, last, self.nlp.make_doc(paragraph))
+            for number, text in enumerate(texts)
+            for last, paragraph in _with_last(paragraph_parts(text))
+        )
+        held: list[Doc] = []
+        for group in batches_by_size(paragraphs, tokens_per_batch, size=lambda item: len(item[2])):
+            docs = self.nlp.pipe([doc for _, _, doc in group], batch_size=len(group))
+            for (number, last, _), doc in zip(group, docs, strict=True):
+                held.append(doc)
+                if last:
+                    yield number, held[0] if len(held) == 1 else Doc.from_docs(held, ensure_whitespace=False)
+                    held = []
+
+
+def paragraph_parts(text: str) -> list[str]:
+    """``text`` cut after each line break that a non-space character follows: the parts join back to
+    ``text`` exactly and tokenise as the whole does (spaCy makes a line break a token of its own)."""
+    return _PARAGRAPH_CUT.split(text)
+
+
+def _with_last(items: Sequence[T]) -> Iterator[tuple[bool, T]]:
+    for position, item in enumerate(items):
+        yield position == len(items) - 1, item
 
 
 def segments(text: str, max_chars: int = MAX_DOC_CHARS) -> list[tuple[int, str]]:
@@ -102,25 +138,28 @@ def segments(text: str, max_chars: int = MAX_DOC_CHARS) -> list[tuple[int, str]]
     return pieces
 
 
-def batches_by_length(
-    items: Sequence[T], chars_per_batch: int, size: Callable[[T], int] = len
-) -> Iterator[Sequence[T]]:
-    """Consecutive groups of items (texts) holding about ``chars_per_batch`` characters each (an item
-    longer than that is a group of its own).
+def batches_by_size(items: Iterable[T], budget: int, size: Callable[[T], int] = len) -> Iterator[list[T]]:
+    """Consecutive groups of items holding at most ``budget`` in all by ``size`` (an item bigger than
+    that is a group of its own). Items are drawn one at a time, so a lazy iterable stays lazy.
 
-    The parser's working memory grows with the tokens in a batch, not the number of documents: sixteen
-    long articles at once cost ~300 MiB on top of the model, so a fixed document count lets the peak
-    climb with the longest articles a backfill happens to meet. A length budget keeps it bounded, at
-    no cost in speed (batches of a few news articles parse as fast as larger ones).
+    For the parser, items are tokenised texts and size is their token count: the parser's working
+    memory is ~19 KiB per token of a batch, on top of the model. A fixed number of documents lets the
+    peak climb with the longest run of long articles a backfill happens to meet (sixteen long articles
+    cost ~300 MiB); a character budget still let it creep with the densest text met (a bigger backfill
+    met denser batches). A token budget sets the peak itself, and batches of a few news articles parse
+    as fast as larger ones.
     """
-    start, held = 0, 0
-    for index, item in enumerate(items):
-        if index > start and held + size(item) > chars_per_batch:
-            yield items[start:index]
-            start, held = index, 0
-        held += size(item)
-    if start < len(items):
-        yield items[start:]
+    group: list[T] = []
+    held = 0
+    for item in items:
+        weight = size(item)
+        if group and held + weight > budget:
+            yield group
+            group, held = [], 0
+        group.append(item)
+        held += weight
+    if group:
+        yield group
 
 
 def extract_claims(text: str) -> list[Claim]:
