@@ -285,7 +285,7 @@ def test_paragraphs_are_parsed_apart_and_joined_back_into_the_whole_text(extract
     with the text, offsets, sentences and entities of the whole."""
     texts = [p.read_text(encoding="utf-8") for p in sorted(SEED_DIR.glob("*.txt"))[:2]]
     with extractor.nlp.memory_zone():
-        parsed = list(extractor._parsed(texts, tokens_per_batch=50))
+        parsed = list(extractor.parse(texts, tokens_per_batch=50))
         assert [number for number, _ in parsed] == [0, 1]
         for (_, doc), text in zip(parsed, texts, strict=True):
             assert doc.text == text

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from extractors.article import ExtractionError, choose_text, extract_article
+from extractors.article import ExtractionError, choose_text, extract_article, forget_page_caches
 from extractors.dedup import canonical_url, content_hash, hamming, simhash, simhash_bands
 from tests.conftest import shared_eval
 from tests.fixtures.cli import cli_json_lines
@@ -33,6 +33,21 @@ def test_article_from_realistic_page_drops_site_furniture():
     assert first_paragraph in article.text
     for furniture in ("Subscribe now", "Related Articles", "Accept all", "All rights reserved", "Share on Facebook"):
         assert furniture not in article.text
+
+
+def test_page_caches_are_emptied_between_batches():
+    """htmldate keeps every date string it parsed (8,192 per function): left alone, a worker's memory
+    grows with the articles it has seen until they fill."""
+    from htmldate.extractors import try_date_expr
+
+    for art in seed_articles():
+        extract_article(article_html(art, "https://news.example.com"), f"https://news.example.com/{art.slug}")
+    assert try_date_expr.cache_info().currsize >= len(seed_articles())  # one date string per page at least
+    forget_page_caches()
+    assert try_date_expr.cache_info().currsize == 0
+    art = seed_articles()[0]  # and extraction works as before afterwards
+    again = extract_article(article_html(art, "https://news.example.com"), f"https://news.example.com/{art.slug}")
+    assert again.title == art.title and again.published_at is not None
 
 
 def test_feed_date_wins_and_future_dates_are_rejected():

@@ -22,7 +22,7 @@ from extractors.claims.quotes import QuoteIndex, paragraphs, quote_spans
 from extractors.records import Claim
 
 EXTRACTOR_VERSION = "1.0"
-# Paragraphs per parser batch, in tokens (~19 MiB of parser memory): see ClaimExtractor._parsed.
+# Paragraphs per parser batch, in tokens (~19 MiB of parser memory): see ClaimExtractor.parse.
 TOKENS_PER_BATCH = 1_000
 # Longer texts are parsed in pieces (about ten thousand words each): see segments.
 MAX_DOC_CHARS = 60_000
@@ -70,7 +70,7 @@ class ClaimExtractor:
         # A memory zone frees the strings spaCy interns for these texts once the claims (plain records)
         # are out; without it a long-running worker's vocabulary grows with every article.
         with self.nlp.memory_zone():
-            for number, doc in self._parsed(part for _, _, part in pieces):
+            for number, doc in self.parse(part for _, _, part in pieces):
                 index, offset, _ = pieces[number]
                 found = claims_from_doc(doc)
                 if offset:
@@ -78,7 +78,7 @@ class ClaimExtractor:
                 claims[index].extend(found)
         return claims
 
-    def _parsed(self, texts: Iterable[str], tokens_per_batch: int = TOKENS_PER_BATCH) -> Iterator[tuple[int, Doc]]:
+    def parse(self, texts: Iterable[str], tokens_per_batch: int = TOKENS_PER_BATCH) -> Iterator[tuple[int, Doc]]:
         """(number, parsed Doc) for each text, in order.
 
         The model sees paragraphs, the claim rules whole texts: each paragraph is tokenised on its own
