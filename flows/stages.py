@@ -15,6 +15,7 @@ from functools import lru_cache
 
 from sqlalchemy import Engine
 
+from extractors.article import forget_page_caches
 from extractors.feeds import FeedParseError, body_hash, newest_first, parse_feed
 from extractors.pipeline import PageJob, process_pages
 from extractors.records import Failure, FeedItem, Page, ProcessedArticle
@@ -301,6 +302,7 @@ def drain(
                 upcoming = prefetch.submit(claim_and_fetch, engine, settings, origins=origins, **claim_options)
             total.add(process_fetched(engine, settings, batch))
             del batch
+            forget_page_caches()
             release_free_memory()
             if not more:
                 break
