@@ -120,6 +120,43 @@ def test_article_and_claims_written_twice_are_stored_once(db_url):
     engine.dispose()
 
 
+def test_claims_beyond_one_insert_page_keep_their_quantities(db_url):
+    """Claims go in as multi-row INSERTs of at most INSERT_PAGE_ROWS rows (so a worker's drivers hold a
+    bounded set of statements); an article with several pages' worth still gets every claim, and each
+    quantity the id of its own claim."""
+    from dataclasses import replace
+
+    from storage.engine import INSERT_PAGE_ROWS
+
+    engine = make_engine(db_url)
+    init_db(engine)
+    assert engine.dialect.insertmanyvalues_page_size == INSERT_PAGE_ROWS
+    body = BODY * 10
+    count = 2 * INSERT_PAGE_ROWS + 5
+    base = _article("https://example.com/many", body)
+    claims = tuple(
+        Claim(
+            text=body[i * 10 : i * 10 + 8],
+            start=i * 10,
+            end=i * 10 + 8,
+            claimant=f"Source {i}",
+            cue="said",
+            verification="asserted",
+            quantities=(Quantity(float(i), None, "soldiers", f"{i} soldiers"),),
+        )
+        for i in range(count)
+    )
+    with engine.begin() as conn:
+        stored = save_processed(conn, replace(base, claims=claims))
+    assert stored.claims_written == count
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(ClaimRow.claimant, QuantityRow.value).join(QuantityRow, QuantityRow.claim_id == ClaimRow.id)
+        ).all()
+    assert sorted(rows) == sorted((f"Source {i}", float(i)) for i in range(count))
+    engine.dispose()
+
+
 def test_near_duplicate_under_other_url_points_to_original(db_url):
     engine = make_engine(db_url)
     init_db(engine)
