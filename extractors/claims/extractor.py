@@ -24,7 +24,7 @@ from extractors.records import Claim
 EXTRACTOR_VERSION = "1.0"
 # Paragraphs per parser batch, in tokens (~19 MiB of parser memory): see ClaimExtractor.parse.
 TOKENS_PER_BATCH = 1_000
-# Longer texts are parsed in pieces (about ten thousand words each): see segments.
+# Longer texts go through the claim rules in pieces (about ten thousand words each): see segments.
 MAX_DOC_CHARS = 60_000
 T = TypeVar("T")
 ENTITY_LABELS = {"PERSON", "ORG", "GPE", "NORP", "LOC", "FAC", "EVENT"}
@@ -86,8 +86,10 @@ class ClaimExtractor:
         of at most ``tokens_per_batch`` tokens, and a text's parsed paragraphs are joined back into one
         Doc (``Doc.from_docs``: same text, offsets, sentences, entities and trees). The parser's working
         memory (~19 KiB per token of a batch) is then set by the budget alone, whatever the length of
-        the articles met, so a long backfill peaks where a short one does. Nothing the model predicts
-        crosses a paragraph break anyway: paragraphs are forced sentence boundaries.
+        the articles met, so a long backfill peaks where a short one does. Sentences and trees never
+        crossed a paragraph break (paragraphs are forced sentence boundaries); what changes is the
+        context of the few tokens at a paragraph's edge, which moves some sentence ends (~7 % of claims
+        differ in detail on 200 news texts; the dev and PolNeAR scores are unchanged).
         """
         paragraphs = (
             (number, last, self.nlp.make_doc(paragraph))
@@ -119,9 +121,10 @@ def segments(text: str, max_chars: int = MAX_DOC_CHARS) -> list[tuple[int, str]]
     """``text`` as (offset, part) pieces of at most ``max_chars`` characters, cut at paragraph breaks
     (at a space if one paragraph is longer), so ``text[offset:offset + len(part)] == part``.
 
-    A news article is one piece. A book-length text would otherwise hit spaCy's length limit (the
-    whole batch would fail) or need gigabytes of parser memory; cut into pieces it costs what a long
-    article costs, and only quotes and pronouns that cross a cut lose their speaker.
+    A news article is one piece. The parser's memory is bounded per paragraph batch (see
+    ``ClaimExtractor.parse``), but the joined Doc and the claim rules' state grow with the whole text:
+    cut into pieces, a book-length text costs what a long article costs, and only quotes and pronouns
+    that cross a cut lose their speaker.
     """
     if len(text) <= max_chars:
         return [(0, text)]
