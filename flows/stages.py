@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -17,7 +18,7 @@ from sqlalchemy import Engine
 
 from extractors.article import forget_page_caches
 from extractors.feeds import FeedParseError, body_hash, newest_first, parse_feed
-from extractors.pipeline import PageJob, process_pages
+from extractors.pipeline import PageJob, stream_pages
 from extractors.records import Failure, FeedItem, Page, ProcessedArticle
 from extractors.relevance import TopicModel
 from flows.allocator import release_free_memory
@@ -62,6 +63,11 @@ class _LockedExtractor:
     def extract_many(self, texts):
         with self._lock:
             return self._inner.extract_many(texts)
+
+    def extract_each(self, texts):
+        # Held until the stream ends (or fails, before the pipeline's one-by-one retry asks again).
+        with self._lock:
+            yield from self._inner.extract_each(texts)
 
 
 @lru_cache(maxsize=1)
@@ -188,7 +194,7 @@ class FetchedBatch:
     """A claimed batch with its fetch results, ready for the CPU stages."""
 
     work: list[queue.Work]
-    results: list[Page | FetchError]
+    results: list[Page | FetchError | None]  # a page is set to None once handed to extraction
     fetch_s: float
     claimed_at: datetime
 
@@ -223,35 +229,44 @@ def claim_and_fetch(
 
 
 def process_fetched(engine: Engine, settings: Settings, batch: FetchedBatch) -> RunStats:
-    """Extraction, claims and storage for a fetched batch; every failure becomes a failure row."""
+    """Extraction, claims and storage for a fetched batch; every failure becomes a failure row.
+
+    Articles are stored one by one as their claims come out of the model (see ``stream_pages``), so
+    a worker holds one article's results at a time, not the batch's; each page is let go once read."""
     stats = RunStats()
-    timings = {"fetch_s": batch.fetch_s, "extract_claims_s": 0.0, "store_s": 0.0}
-    jobs, job_work, failures = [], [], []
-    for item, result in zip(batch.work, batch.results, strict=True):
-        if isinstance(result, FetchError):
-            failures.append((item, failure_from(result, "url", item.url)))
-        else:
-            jobs.append(
-                PageJob(
-                    page=result, origin=item.origin, feed_title=item.title, feed_published_at=item.feed_published_at
-                )
-            )
+    failures: list[tuple[queue.Work, Failure]] = []
+    job_work: list[queue.Work] = []
+
+    def jobs() -> Iterator[PageJob]:
+        for position, (item, result) in enumerate(zip(batch.work, batch.results, strict=True)):
+            batch.results[position] = None  # the page's bytes go with its job, not with the batch
+            if isinstance(result, FetchError):
+                failures.append((item, failure_from(result, "url", item.url)))
+                continue
             job_work.append(item)
-    t0 = time.perf_counter()
-    processed = process_pages(
-        jobs,
+            yield PageJob(
+                page=result, origin=item.origin, feed_title=item.title, feed_published_at=item.feed_published_at
+            )
+
+    started = time.perf_counter()
+    store_s = 0.0
+    results = stream_pages(
+        jobs(),
         topic=topic_model(tuple(settings.keywords)),
         claims=claim_extractor() if settings.extract_claims else None,
         relevance_threshold=settings.relevance_threshold,
         now=batch.claimed_at,
     )
-    timings["extract_claims_s"] = time.perf_counter() - t0
+    with closing(results):  # a store that raises must not leave the model's lock held by a paused stream
+        for number, result in results:
+            if isinstance(result, Failure):
+                failures.append((job_work[number], result))
+                continue
+            t0 = time.perf_counter()
+            _store_one(engine, job_work[number], result, stats)
+            store_s += time.perf_counter() - t0
+    extract_claims_s = time.perf_counter() - started - store_s
     t0 = time.perf_counter()
-    for item, result in zip(job_work, processed, strict=True):
-        if isinstance(result, Failure):
-            failures.append((item, result))
-            continue
-        _store_one(engine, item, result, stats)
     for item, failure in failures:
         with engine.begin() as conn:
             record_failure(
@@ -266,8 +281,8 @@ def process_fetched(engine: Engine, settings: Settings, batch: FetchedBatch) -> 
             )
             queue.mark_failed(conn, item.id)
         stats.articles_failed += 1
-    timings["store_s"] = time.perf_counter() - t0
-    stats.extra.update(timings)
+    store_s += time.perf_counter() - t0
+    stats.extra.update({"fetch_s": batch.fetch_s, "extract_claims_s": extract_claims_s, "store_s": store_s})
     return stats
 
 

@@ -296,3 +296,42 @@ def test_paragraphs_are_parsed_apart_and_joined_back_into_the_whole_text(extract
             assert doc.has_annotation("DEP")
             paragraph = [text.count("\n", 0, token.idx) for token in doc]
             assert all(paragraph[token.head.i] == paragraph[token.i] for token in doc if not token.is_space)
+
+
+def test_claims_come_out_text_by_text_while_later_texts_are_still_unread(extractor):
+    """A worker stores each article as its claims come out: the extractor draws texts lazily, about one
+    parser batch ahead, instead of reading (and holding) the whole batch first."""
+    texts = [p.read_text(encoding="utf-8") for p in sorted(SEED_DIR.glob("*.txt"))]
+    expected = extractor.extract_many(texts)  # before the stream: its memory zone must not be nested
+    drawn: list[int] = []
+
+    def source():
+        for number, text in enumerate(texts):
+            drawn.append(number)
+            yield text
+
+    stream = extractor.extract_each(source())
+    first = next(stream)
+    assert first == expected[0]
+    assert len(drawn) < len(texts)
+    rest = list(stream)
+    assert len(drawn) == len(texts) and [first, *rest] == expected
+
+
+def test_a_failing_source_is_passed_on_and_not_mistaken_for_a_broken_text(extractor):
+    """The one-by-one fallback is for texts that break the model; an error in the texts' own iterable
+    (a bug upstream) must surface, not silently end the batch early."""
+    from extractors.pipeline import claims_stream
+
+    text = sorted(SEED_DIR.glob("*.txt"))[0].read_text(encoding="utf-8")
+    came_out = []
+
+    def source():
+        yield "first", text
+        raise LookupError("upstream bug")
+
+    with pytest.raises(LookupError, match="upstream bug"):
+        for key, found in claims_stream(extractor, source()):
+            came_out.append((key, found))
+    assert all(not isinstance(found, Exception) for _, found in came_out)  # no text was blamed for it
+    assert list(claims_stream(extractor, [("again", text)]))[0][1] == extractor.extract(text)  # model intact

@@ -62,21 +62,44 @@ class ClaimExtractor:
         tokens_per_batch: int = TOKENS_PER_BATCH,
         max_doc_chars: int = MAX_DOC_CHARS,
     ) -> list[list[Claim]]:
-        texts = list(texts)
-        pieces = [
-            (index, offset, part) for index, text in enumerate(texts) for offset, part in segments(text, max_doc_chars)
-        ]
-        claims: list[list[Claim]] = [[] for _ in texts]
+        return list(self.extract_each(texts, tokens_per_batch, max_doc_chars))
+
+    def extract_each(
+        self,
+        texts: Iterable[str],
+        tokens_per_batch: int = TOKENS_PER_BATCH,
+        max_doc_chars: int = MAX_DOC_CHARS,
+    ) -> Iterator[list[Claim]]:
+        """Each text's claims, in order, as soon as its last paragraph is parsed.
+
+        Texts are drawn lazily (one parser batch ahead at most), so a caller can stream articles in and
+        store each one's claims before the next are parsed: a batch's claims are never all held at once.
+        The stream runs in one spaCy memory zone: finish (or close) it before using the model again.
+        """
+        pieces: dict[int, tuple[int, bool]] = {}  # piece number → (offset in its text, last piece of it)
+
+        def parts() -> Iterator[str]:
+            number = 0
+            for text in texts:
+                cut = segments(text, max_doc_chars)
+                for position, (offset, part) in enumerate(cut):
+                    pieces[number] = (offset, position == len(cut) - 1)
+                    number += 1
+                    yield part
+
+        found: list[Claim] = []
         # A memory zone frees the strings spaCy interns for these texts once the claims (plain records)
         # are out; without it a long-running worker's vocabulary grows with every article.
         with self.nlp.memory_zone():
-            for number, doc in self.parse(part for _, _, part in pieces):
-                index, offset, _ = pieces[number]
-                found = claims_from_doc(doc)
+            for number, doc in self.parse(parts(), tokens_per_batch):
+                offset, last = pieces.pop(number)
+                claims = claims_from_doc(doc)
                 if offset:
-                    found = [replace(c, start=c.start + offset, end=c.end + offset) for c in found]
-                claims[index].extend(found)
-        return claims
+                    claims = [replace(c, start=c.start + offset, end=c.end + offset) for c in claims]
+                found.extend(claims)
+                if last:
+                    yield found
+                    found = []
 
     def parse(self, texts: Iterable[str], tokens_per_batch: int = TOKENS_PER_BATCH) -> Iterator[tuple[int, Doc]]:
         """(number, parsed Doc) for each text, in order.
