@@ -36,6 +36,9 @@ def _quiet_prefect() -> None:
     # The CLI prints its own summary; Prefect's INFO chatter would bury it.
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # A machine's first run creates Prefect's own database before its throwaway API answers; on a busy
+    # two-core machine that outran Prefect's 20 s default and the run failed before it began.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
 @app.command()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -38,6 +39,7 @@ class TestServer:
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
         self.requests: list[Recorded] = []
+        self.connections = 0  # TCP connections accepted: keep-alive shows as fewer than requests
         self._lock = threading.Lock()
         server = self
 
@@ -46,6 +48,14 @@ class TestServer:
 
             def log_message(self, *args):  # keep test output clean
                 pass
+
+            def setup(self):
+                with server._lock:
+                    server.connections += 1
+                # Headers and body go out in two writes; without this, Nagle holds the body on a
+                # kept-alive connection until the client's delayed ACK (~40 ms), as real servers do not.
+                self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                super().setup()
 
             def do_GET(self):  # noqa: N802 - http.server naming
                 with server._lock:

@@ -129,3 +129,43 @@ def test_per_host_delay_spaces_requests(http_server, settings):
     stamps = [r.at for r in http_server.hits("/p")]
     assert len(stamps) == 3 and time.monotonic() - start >= 0.6
     assert all(b - a >= 0.25 for a, b in zip(stamps, stamps[1:], strict=False))
+
+
+def fetch_all(settings: Settings, requests: list[tuple[str, Validators | None]]) -> list:
+    """Fetch every (url, validators) through one fetcher, one after another."""
+
+    async def go():
+        async with Fetcher(settings) as fetcher:
+            return [await fetcher.fetch(url, kind="feed", validators=v) for url, v in requests]
+
+    return asyncio.run(go())
+
+
+def test_not_modified_and_redirect_answers_keep_their_connection(http_server, settings):
+    # A 304 or a redirect closed unread costs the next request a new TCP (and TLS) handshake.
+    feeds = [
+        http_server.add(f"/f{i}.xml", body=b"<rss/>", content_type="application/rss+xml", etag=f'"e{i}"')
+        for i in range(10)
+    ]
+    http_server.add("/moved.xml", redirect_to="/f0.xml")
+    one_at_a_time = settings.model_copy(update={"per_host_concurrency": 1})
+    answers = fetch_all(one_at_a_time, [(url, Validators(f'"e{i}"')) for i, url in enumerate(feeds)])
+    assert {a.status for a in answers} == {304}
+    assert http_server.connections == 1
+    fetch_all(one_at_a_time, [(http_server.url("/moved.xml"), None), (feeds[1], None)])
+    assert http_server.connections == 2
+
+
+def test_idle_origins_beyond_the_global_limit_are_closed_least_recent_first(settings):
+    from tests.httpserver import TestServer
+
+    servers = [TestServer().start() for _ in range(3)]
+    try:
+        pages = [s.add("/feed.xml", body=b"<rss/>", content_type="application/rss+xml") for s in servers]
+        two_pools = settings.model_copy(update={"total_concurrency": 2})
+        # a, b, c: opening c's pool closes a's (the least recently used); b's stays open for b.
+        fetch_all(two_pools, [(pages[0], None), (pages[1], None), (pages[2], None), (pages[1], None), (pages[0], None)])
+        assert [s.connections for s in servers] == [2, 1, 1]
+    finally:
+        for s in servers:
+            s.stop()
