@@ -39,6 +39,10 @@ def _quiet_prefect() -> None:
     # A machine's first run creates Prefect's own database before its throwaway API answers; on a busy
     # two-core machine that outran Prefect's 20 s default and the run failed before it began.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    # Before Prefect starts threads: one malloc arena here and in every worker process (flows/allocator.py).
+    from flows.allocator import limit_malloc_arenas
+
+    limit_malloc_arenas()
 
 
 @app.command()

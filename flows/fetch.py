@@ -154,11 +154,14 @@ class Fetcher:
         )
 
     async def _pool_for(self, origin: tuple[str, str, int]) -> httpx.AsyncClient:
-        """The origin's pool, opened on first use; closes idle pools beyond total_concurrency."""
+        """The origin's pool, opened on first use and counted as in use (the caller gives it back with
+        ``_pool_users[origin] -= 1``); closes idle pools beyond total_concurrency."""
         client = self._pools.get(origin)
         if client is None:
             client = self._pools[origin] = self._new_pool()
         self._pools.move_to_end(origin)
+        # Counted before the first await below, so a request closing pools meanwhile spares this one.
+        self._pool_users[origin] += 1
         while len(self._pools) > self.settings.total_concurrency:
             idle = next((o for o in self._pools if o != origin and not self._pool_users[o]), None)
             if idle is None:
@@ -276,7 +279,6 @@ class Fetcher:
         async with self._host_sems[host], self._global:
             await self._polite(host)
             client = await self._pool_for(origin)
-            self._pool_users[origin] += 1
             try:
                 try:
                     request = client.build_request("GET", pinned, headers=headers, extensions=extensions)
