@@ -313,6 +313,8 @@ def test_prefect_yaml_deploys_all_three(prefect_harness, tmp_path):
     assert not deployments["backfill"].schedules and not deployments["reprocess"].schedules
     assert "urls_file" in deployments["backfill"].parameter_openapi_schema["properties"]
     assert deployments["reprocess"].parameter_openapi_schema["properties"]["everything"]["type"] == "boolean"
+    for name in ("ingest", "backfill", "reprocess"):  # workers' processes keep to one malloc arena
+        assert deployments[name].job_variables["env"]["MALLOC_ARENA_MAX"] == "1"
 
 
 @pytest.mark.parametrize("runner", ["process", "dask"])
