@@ -32,7 +32,8 @@ PrivateOption = Annotated[
 ]
 
 
-def _quiet_prefect() -> None:
+def _prepare_run() -> None:
+    """Process-wide settings for a command that runs flows, made before Prefect or any thread starts."""
     # The CLI prints its own summary; Prefect's INFO chatter would bury it.
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -78,7 +79,7 @@ def ingest(
     overlap: Annotated[str | None, typer.Option(help="When another ingest runs: skip | wait")] = None,
 ) -> None:
     """Run one ingest pass over every due feed and print a summary."""
-    _quiet_prefect()
+    _prepare_run()
     from flows.config import ConfigError, effective_settings
     from flows.ingest import ingest_flow
 
@@ -122,7 +123,7 @@ def backfill(
     workers: Annotated[int | None, typer.Option(help="Parallel workers")] = None,
 ) -> None:
     """Fetch articles from a URL list, a feed or a sitemap (origin 'backfill'); resumable."""
-    _quiet_prefect()
+    _prepare_run()
     from flows.backfill import BackfillSourceError, backfill_flow
 
     if not (urls or feed or sitemap or retry_failures):
@@ -231,7 +232,7 @@ def reprocess(
     db: DbOption = None,
 ) -> None:
     """Re-run claim extraction on stored text for articles with claims from an older extractor."""
-    _quiet_prefect()
+    _prepare_run()
     from flows.reprocess import reprocess_flow
 
     if origin and origin not in ("seed", "feed", "backfill"):
@@ -254,7 +255,7 @@ def serve(
 
     With PREFECT_API_URL set, runs are scheduled by that server; without it a private local Prefect
     server (data/prefect) is started for the schedule and stopped with this command."""
-    _quiet_prefect()
+    _prepare_run()
     import signal
     from datetime import timedelta
 

@@ -163,7 +163,7 @@ class Fetcher:
         # Counted before the first await below, so a request closing pools meanwhile spares this one.
         self._pool_users[origin] += 1
         while len(self._pools) > self.settings.total_concurrency:
-            idle = next((o for o in self._pools if o != origin and not self._pool_users[o]), None)
+            idle = next((o for o in self._pools if not self._pool_users[o]), None)
             if idle is None:
                 break
             self._pool_users.pop(idle, None)

@@ -53,7 +53,7 @@ class TestServer:
                 with server._lock:
                     server.connections += 1
                 # Headers and body go out in two writes; without this, Nagle holds the body on a
-                # kept-alive connection until the client's delayed ACK (~40 ms), as real servers do not.
+                # kept-alive connection until the client's delayed ACK (~40 ms), which real servers avoid.
                 self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 super().setup()
 

@@ -11,7 +11,6 @@ import pytest
 
 PROBE = """
 import json
-import os
 from flows.allocator import release_free_memory
 
 def rss_mib():
@@ -69,8 +68,12 @@ print(json.dumps({"limited": limited, "heaps": heaps}))
 """
 
 
+def env_without_arena_setting() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+
+
 def arena_probe(mode: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+    env = env_without_arena_setting()
     out = subprocess.run([sys.executable, "-c", ARENA_PROBE, mode], capture_output=True, text=True, check=True, env=env)
     return json.loads(out.stdout)
 
@@ -85,8 +88,8 @@ def test_worker_threads_share_one_malloc_arena():
 
 
 def test_the_arena_limit_reaches_processes_the_cli_starts():
-    env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
-    code = "import os, flows.cli; flows.cli._quiet_prefect(); print(os.environ['MALLOC_ARENA_MAX'])"
+    env = env_without_arena_setting()
+    code = "import os, flows.cli; flows.cli._prepare_run(); print(os.environ['MALLOC_ARENA_MAX'])"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env).stdout.strip() == "1"
     env["MALLOC_ARENA_MAX"] = "4"  # a user's own choice stands
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env).stdout.strip() == "4"
