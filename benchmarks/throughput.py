@@ -32,6 +32,14 @@ from tests.fixtures.site import FixtureArticle, article_html, atom_feed  # noqa:
 from tests.httpserver import TestServer  # noqa: E402
 
 POLNEAR = ROOT.parent / "shared" / "eval" / "polnear" / "dev" / "text"
+# The workload's settings: everything is on 127.0.0.1, so no politeness delay, and every item is taken.
+WORKLOAD_SETTINGS = {
+    "per_host_delay_s": 0,
+    "per_host_concurrency": 32,
+    "total_concurrency": 32,
+    "max_initial_items": 100000,
+    "relevance_threshold": 0.0,
+}
 PG_ADMIN = os.environ.get("CLAIMWIRE_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
@@ -159,19 +167,20 @@ def bare_work(articles: list[FixtureArticle], base_url: str) -> dict:
     }
 
 
-def ingest(db: str, feeds: list[str], tmp: Path, workers: int, runner: str, per_host: int = 32) -> dict:
+def ingest(
+    db: str,
+    feeds: list[str],
+    tmp: Path,
+    workers: int,
+    runner: str,
+    per_host: int = WORKLOAD_SETTINGS["per_host_concurrency"],
+) -> dict:
     feeds_file = tmp / f"feeds-{uuid.uuid4().hex[:6]}.yaml"
     feeds_file.write_text(
         json.dumps(
             {
                 "feeds": [{"url": u} for u in feeds],
-                "settings": {
-                    "per_host_delay_s": 0,
-                    "per_host_concurrency": per_host,
-                    "total_concurrency": 32,
-                    "max_initial_items": 100000,
-                    "relevance_threshold": 0.0,
-                },
+                "settings": {**WORKLOAD_SETTINGS, "per_host_concurrency": per_host},
             }
         )
     )
@@ -241,7 +250,12 @@ def main() -> None:
     parser.add_argument("--only", choices=["sqlite", "postgresql"], default=None)
     parser.add_argument("--no-bare", action="store_true")
     parser.add_argument("--unchanged-feeds", type=int, default=0)
-    parser.add_argument("--poll-per-host", type=int, default=32, help="connections to the one host, --unchanged-feeds")
+    parser.add_argument(
+        "--poll-per-host",
+        type=int,
+        default=WORKLOAD_SETTINGS["per_host_concurrency"],
+        help="connections to the one host, --unchanged-feeds",
+    )
     args = parser.parse_args()
     results: dict = {"machine": f"{os.cpu_count()} cores, {os.uname().machine}", "date": datetime.now(UTC).isoformat()}
     with tempfile.TemporaryDirectory() as tmpdir:

@@ -79,7 +79,9 @@ def _pymalloc() -> dict[str, float]:
 
 
 def _layers() -> dict[str, float]:
-    libc = ctypes.CDLL("libc.so.6")
+    from flows.allocator import _glibc
+
+    libc = _glibc()
     libc.mallinfo2.restype = _MallInfo2
     info = libc.mallinfo2()
     return {"malloc_live_mib": info.uordblks / 2**20, "malloc_free_mib": info.fordblks / 2**20, **_pymalloc()}
@@ -107,6 +109,8 @@ def main() -> None:
     server.start()  # its own process, so the pages it serves are not in the worker's memory
     feeds = urls.get()
 
+    from throughput import WORKLOAD_SETTINGS
+
     from flows import stages
     from flows.allocator import limit_malloc_arenas
     from flows.settings import Settings
@@ -115,15 +119,7 @@ def main() -> None:
     limit_malloc_arenas()  # as the CLI does; an explicit MALLOC_ARENA_MAX wins
     with tempfile.TemporaryDirectory() as tmp:
         db = f"sqlite:///{tmp}/worker-memory.db"
-        settings = Settings(
-            db=db,
-            allow_private_networks=True,
-            per_host_delay_s=0,
-            per_host_concurrency=32,
-            total_concurrency=32,
-            max_initial_items=100_000,
-            relevance_threshold=0.0,
-        )
+        settings = Settings(db=db, allow_private_networks=True, **WORKLOAD_SETTINGS)
         engine = make_engine(db)
         init_db(engine)
         with engine.begin() as conn:
