@@ -8,7 +8,7 @@ from prefect import flow, get_run_logger, task
 
 from flows.config import effective_settings
 from flows.leases import LeaseBusy, acquire, release
-from flows.runtime import engine_for, recorded_run, task_runner
+from flows.runtime import api_shared_with_worker_processes, engine_for, recorded_run, task_runner
 from flows.settings import Settings
 from flows.stages import drain, poll_feeds
 from storage import feed_state
@@ -65,7 +65,8 @@ def drain_queue_flow(
 def drain_queue(settings: Settings, origins: list[str], run_id: int, **kwargs) -> RunStats:
     """Drain the queue with ``settings.workers`` workers on the task runner the settings name."""
     runner_flow = drain_queue_flow.with_options(task_runner=task_runner(settings))
-    return runner_flow(settings.model_dump_json(), origins, run_id, **kwargs)
+    with api_shared_with_worker_processes():
+        return runner_flow(settings.model_dump_json(), origins, run_id, **kwargs)
 
 
 def _submit_workers(settings: Settings, origins: list[str], run_id: int, **kwargs) -> RunStats:

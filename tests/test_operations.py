@@ -324,13 +324,39 @@ def test_parallel_task_runners_store_every_article_once(runner, pg_url, tmp_path
     env = {**os.environ, "PREFECT_LOGGING_LEVEL": "WARNING"}
     env.pop("PREFECT_API_URL", None)
     command = ingest_command(feeds_file, pg_url, "--workers", "2", "--task-runner", runner)
-    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
+    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    api_servers = _api_servers_while_running(process)
+    stdout, stderr = process.communicate(timeout=600)
+    assert process.returncode == 0, stderr[-3000:]
+    # The workers report to the run's own throwaway API rather than each starting one more.
+    assert len(api_servers) == 1, api_servers
     rows = counts(pg_url, "SELECT canonical_url, count(*) FROM articles GROUP BY canonical_url")
     assert len(rows) == 9 and all(r[1] == 1 for r in rows)
     # Nine URLs carry seven distinct stories (the fixture pool repeats): two are stored as duplicates.
     assert counts(pg_url, "SELECT articles_new, status FROM v_runs WHERE kind = 'ingest'")[0] == (7, "completed")
     assert counts(pg_url, "SELECT count(*) FROM v_articles WHERE duplicate_of IS NOT NULL")[0][0] == 2
+
+
+def _api_servers_while_running(process: subprocess.Popen, timeout_s: float = 600) -> set[int]:
+    """PIDs of every Prefect API server (uvicorn) under ``process``, sampled until it exits."""
+    import psutil
+
+    root = psutil.Process(process.pid)
+    servers: set[int] = set()
+    deadline = time.monotonic() + timeout_s
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            children = root.children(recursive=True)
+        except psutil.NoSuchProcess:
+            break
+        for child in children:
+            try:
+                if "uvicorn" in child.cmdline():
+                    servers.add(child.pid)
+            except psutil.Error:
+                continue
+        time.sleep(0.2)
+    return servers
 
 
 def test_serve_runs_the_schedule_and_stops_cleanly_on_ctrl_c(tmp_path, http_server):
