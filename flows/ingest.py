@@ -11,7 +11,7 @@ from flows.leases import LeaseBusy, acquire, release
 from flows.runtime import api_shared_with_worker_processes, engine_for, recorded_run, task_runner
 from flows.settings import Settings
 from flows.stages import drain, poll_feeds
-from storage import feed_state
+from storage import feed_state, make_engine, queue
 from storage.runs import RunStats
 
 
@@ -70,14 +70,34 @@ def drain_queue(settings: Settings, origins: list[str], run_id: int, **kwargs) -
 
 
 def _submit_workers(settings: Settings, origins: list[str], run_id: int, **kwargs) -> RunStats:
-    """Submit one draining task per worker and add up what they did."""
-    futures = [
-        process_batches_task.submit(settings.model_dump_json(), origins, run_id, **kwargs)
-        for _ in range(max(1, settings.workers))
-    ]
+    """Keep one draining task run per worker going, a round of batches each, until the queue is drained.
+
+    A round that comes back full may have left work behind: if the queue still has some, another task
+    run takes over (in a fresh process with the process runner). A round that ends short found the queue
+    empty."""
+    from prefect.futures import as_completed
+
+    round_batches = -(-settings.round_articles // settings.batch_size) if settings.round_articles else None
+    settings_json = settings.model_dump_json()
+
+    def start_round():
+        return process_batches_task.submit(settings_json, origins, run_id, max_batches=round_batches, **kwargs)
+
+    running = {start_round() for _ in range(max(1, settings.workers))}
     total = RunStats()
-    for future in futures:
-        total.add(future.result())
+    engine = make_engine(settings.db)
+    try:
+        while running:
+            finished = next(as_completed(list(running)))
+            running.remove(finished)
+            stats = finished.result()
+            total.add(stats)
+            if round_batches and stats.extra.get("batches", 0) >= round_batches:
+                with engine.connect() as conn:
+                    if queue.has_claimable(conn, now=datetime.now(UTC), origins=origins, **kwargs):
+                        running.add(start_round())
+    finally:
+        engine.dispose()
     return total
 
 

@@ -25,6 +25,10 @@ def task_runner(settings: Settings):
     from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 
     if settings.task_runner == "process":
+        if settings.round_articles:
+            from flows.process_runner import FreshProcessTaskRunner
+
+            return FreshProcessTaskRunner(max_workers=max(1, settings.workers))
         return ProcessPoolTaskRunner(max_workers=max(1, settings.workers))
     if settings.task_runner == "dask":
         from prefect_dask import DaskTaskRunner

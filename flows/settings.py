@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     feed_batch_size: int = 200
     task_runner: Literal["thread", "process", "dask"] = "thread"
     workers: int = 1
+    # A worker drains at most this many articles per task run, then hands over to a new task run; the
+    # process runner starts each task run in a fresh process, so a backfill of any length peaks like
+    # one round (flows/process_runner.py). 0: one task run per worker for the whole queue.
+    round_articles: int = Field(default=500, ge=0)
     dask_address: str | None = None  # an existing Dask scheduler (tcp://host:8786) for task_runner 'dask'
     overlap: Literal["skip", "wait", "parallel"] = "skip"
     max_attempts: int = 6

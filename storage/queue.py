@@ -102,6 +102,39 @@ def _due_failure(now: datetime, force: bool):
     return exists().where(condition)
 
 
+def _claimable(
+    now: datetime,
+    origins: Sequence[str],
+    retry_failures: bool,
+    force_retries: bool,
+    only_retries: bool,
+):
+    """Rows a worker may take: pending ones, stale claims, and failed ones whose retry is due."""
+    conditions = []
+    if not only_retries:
+        conditions += [
+            QueuedUrl.status == "pending",
+            and_(QueuedUrl.status == "fetching", QueuedUrl.claimed_at < now - STALE_CLAIM),
+        ]
+    if retry_failures or only_retries:
+        conditions.append(and_(QueuedUrl.status == "failed", _due_failure(now, force_retries)))
+    return and_(QueuedUrl.origin.in_(list(origins)), or_(*conditions))
+
+
+def has_claimable(
+    conn: Connection,
+    *,
+    now: datetime,
+    origins: Sequence[str] = ("feed", "backfill"),
+    retry_failures: bool = True,
+    force_retries: bool = False,
+    only_retries: bool = False,
+) -> bool:
+    """Whether ``claim_batch`` with the same arguments would find anything (claims nothing itself)."""
+    condition = _claimable(now, origins, retry_failures, force_retries, only_retries)
+    return conn.execute(select(exists().where(condition))).scalar_one()
+
+
 def claim_batch(
     conn: Connection,
     *,
@@ -113,14 +146,6 @@ def claim_batch(
     only_retries: bool = False,
 ) -> list[Work]:
     """Claim up to ``limit`` URLs: pending ones, stale claims, and failed ones whose retry is due."""
-    conditions = []
-    if not only_retries:
-        conditions += [
-            QueuedUrl.status == "pending",
-            and_(QueuedUrl.status == "fetching", QueuedUrl.claimed_at < now - STALE_CLAIM),
-        ]
-    if retry_failures or only_retries:
-        conditions.append(and_(QueuedUrl.status == "failed", _due_failure(now, force_retries)))
     query = (
         select(
             QueuedUrl.id,
@@ -130,7 +155,7 @@ def claim_batch(
             QueuedUrl.title,
             QueuedUrl.feed_published_at,
         )
-        .where(QueuedUrl.origin.in_(list(origins)), or_(*conditions))
+        .where(_claimable(now, origins, retry_failures, force_retries, only_retries))
         .order_by(QueuedUrl.id)
         .limit(limit)
     )

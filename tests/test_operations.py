@@ -320,29 +320,35 @@ def test_prefect_yaml_deploys_all_three(prefect_harness, tmp_path):
 @pytest.mark.parametrize("runner", ["process", "dask"])
 def test_parallel_task_runners_store_every_article_once(runner, pg_url, tmp_path, http_server):
     feeds = _many_feeds(http_server, n_feeds=3, per_feed=3)
-    feeds_file = quiet_settings(tmp_path, feeds, batch_size=2)
+    # Rounds of one batch: the nine URLs take five rounds, so the workers hand over four times or more.
+    feeds_file = quiet_settings(tmp_path, feeds, batch_size=2, round_articles=2)
     env = {**os.environ, "PREFECT_LOGGING_LEVEL": "WARNING"}
     env.pop("PREFECT_API_URL", None)
     command = ingest_command(feeds_file, pg_url, "--workers", "2", "--task-runner", runner)
     process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    api_servers = _api_servers_while_running(process)
+    descendants = _descendants_while_running(process)
     stdout, stderr = process.communicate(timeout=600)
     assert process.returncode == 0, stderr[-3000:]
     # The workers report to the run's own throwaway API rather than each starting one more.
-    assert len(api_servers) == 1, api_servers
+    api_servers = [pid for pid, command in descendants.items() if "uvicorn" in command]
+    assert len(api_servers) == 1, descendants
+    if runner == "process":  # every round in a fresh process: five rounds, five worker processes or more
+        workers = [pid for pid, command in descendants.items() if "multiprocessing.spawn" in command]
+        assert len(workers) >= 5, descendants
     rows = counts(pg_url, "SELECT canonical_url, count(*) FROM articles GROUP BY canonical_url")
     assert len(rows) == 9 and all(r[1] == 1 for r in rows)
     # Nine URLs carry seven distinct stories (the fixture pool repeats): two are stored as duplicates.
     assert counts(pg_url, "SELECT articles_new, status FROM v_runs WHERE kind = 'ingest'")[0] == (7, "completed")
     assert counts(pg_url, "SELECT count(*) FROM v_articles WHERE duplicate_of IS NOT NULL")[0][0] == 2
+    assert counts(pg_url, "SELECT count(*) FROM fetch_queue WHERE status NOT IN ('done', 'duplicate')")[0][0] == 0
 
 
-def _api_servers_while_running(process: subprocess.Popen, timeout_s: float = 600) -> set[int]:
-    """PIDs of every Prefect API server (uvicorn) under ``process``, sampled until it exits."""
+def _descendants_while_running(process: subprocess.Popen, timeout_s: float = 600) -> dict[int, str]:
+    """Every process started under ``process`` (PID: command line), sampled until it exits."""
     import psutil
 
     root = psutil.Process(process.pid)
-    servers: set[int] = set()
+    seen: dict[int, str] = {}
     deadline = time.monotonic() + timeout_s
     while process.poll() is None and time.monotonic() < deadline:
         try:
@@ -350,13 +356,13 @@ def _api_servers_while_running(process: subprocess.Popen, timeout_s: float = 600
         except psutil.NoSuchProcess:
             break
         for child in children:
-            try:
-                if "uvicorn" in child.cmdline():
-                    servers.add(child.pid)
-            except psutil.Error:
-                continue
+            if child.pid not in seen:
+                try:
+                    seen[child.pid] = " ".join(child.cmdline())
+                except psutil.Error:
+                    continue
         time.sleep(0.2)
-    return servers
+    return seen
 
 
 def test_serve_runs_the_schedule_and_stops_cleanly_on_ctrl_c(tmp_path, http_server):

@@ -221,3 +221,31 @@ def test_init_twice_leaves_five_seed_articles(db_url, runs):
     engine.dispose()
     status = runner.invoke(app, ["status", "--db", db_url])
     assert status.exit_code == 0 and "seed" in status.output
+
+
+def test_has_claimable_agrees_with_claim_batch(db_url):
+    """What lets a run start another worker round: true exactly while claim_batch would find work."""
+    from storage import queue
+    from storage.failures import record_failure
+
+    engine = make_engine(db_url)
+    init_db(engine)
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    urls = [f"https://news.example/{i}" for i in range(3)]
+    with engine.begin() as conn:
+        assert not queue.has_claimable(conn, now=now, origins=["feed"])
+        queue.enqueue(conn, [queue.QueueEntry(u, u, "feed") for u in urls], now)
+        assert queue.has_claimable(conn, now=now, origins=["feed"])
+        assert not queue.has_claimable(conn, now=now, origins=["backfill"])
+        work = queue.claim_batch(conn, limit=3, now=now, origins=["feed"])
+        assert len(work) == 3 and not queue.has_claimable(conn, now=now, origins=["feed"])
+        # A failure waits for its retry time unless retries are forced; a stale claim is free again.
+        record_failure(conn, kind="url", target=work[0].url, stage="fetch", error="HTTP 500", now=now)
+        queue.mark_failed(conn, work[0].id)
+        assert not queue.has_claimable(conn, now=now, origins=["feed"])
+        assert queue.has_claimable(conn, now=now, origins=["feed"], force_retries=True)
+        later = now + queue.STALE_CLAIM + queue.STALE_CLAIM
+        assert queue.has_claimable(conn, now=later, origins=["feed"])
+        assert len(queue.claim_batch(conn, limit=5, now=later, origins=["feed"])) == 3
+        assert not queue.has_claimable(conn, now=later, origins=["feed"])
+    engine.dispose()
