@@ -3,9 +3,9 @@
 A worker process that drains batch after batch creeps: in the 10,000-article benchmark its RSS rose
 from 261.5 to about 264.5 MiB over 45 minutes, a slow residue of allocator fragmentation and long-lived
 state that no single cache explained (benchmarks/RESULTS.md). The queue is drained in rounds
-(``Settings.round_articles``) and each round runs in a process of its own, so a backfill's peak is one
-round's however long it runs: the stdlib's ``max_tasks_per_child``, the remedy Celery and gunicorn use
-for long-lived workers.
+(``Settings.round_articles``) and each round runs in a process of its own, so whatever a process
+accumulates lasts one round however long the backfill runs: the stdlib's ``max_tasks_per_child``, the
+remedy Celery and gunicorn use for long-lived workers.
 """
 
 from __future__ import annotations
