@@ -40,8 +40,8 @@ class Settings(BaseSettings):
     task_runner: Literal["thread", "process", "dask"] = "thread"
     workers: int = 1
     # A worker drains at most this many articles per task run, then hands over to a new task run; the
-    # process runner starts each task run in a fresh process, so a backfill of any length peaks like
-    # one round (flows/process_runner.py). 0: one task run per worker for the whole queue.
+    # process runner starts each task run in a fresh process, so what a process accumulates lasts one
+    # round, however long the backfill (flows/process_runner.py). 0: one task run per worker for the queue.
     round_articles: int = Field(default=500, ge=0)
     dask_address: str | None = None  # an existing Dask scheduler (tcp://host:8786) for task_runner 'dask'
     overlap: Literal["skip", "wait", "parallel"] = "skip"
