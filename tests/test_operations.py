@@ -327,13 +327,13 @@ def test_parallel_task_runners_store_every_article_once(runner, pg_url, tmp_path
     command = ingest_command(feeds_file, pg_url, "--workers", "2", "--task-runner", runner)
     process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     descendants = _descendants_while_running(process)
-    stdout, stderr = process.communicate(timeout=600)
+    _, stderr = process.communicate(timeout=600)
     assert process.returncode == 0, stderr[-3000:]
     # The workers report to the run's own throwaway API rather than each starting one more.
-    api_servers = [pid for pid, command in descendants.items() if "uvicorn" in command]
+    api_servers = [pid for pid, cmdline in descendants.items() if "uvicorn" in cmdline]
     assert len(api_servers) == 1, descendants
     if runner == "process":  # every round in a fresh process: five rounds, five worker processes or more
-        workers = [pid for pid, command in descendants.items() if "multiprocessing.spawn" in command]
+        workers = [pid for pid, cmdline in descendants.items() if "multiprocessing.spawn" in cmdline]
         assert len(workers) >= 5, descendants
     rows = counts(pg_url, "SELECT canonical_url, count(*) FROM articles GROUP BY canonical_url")
     assert len(rows) == 9 and all(r[1] == 1 for r in rows)
