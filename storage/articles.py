@@ -27,23 +27,19 @@ def find_duplicate(conn: Connection, content_hash: str, simhash: int) -> int | N
     ).scalar()
     if exact is not None:
         return exact
-    bands = simhash_bands(simhash)
-    candidates = conn.execute(
-        select(ArticleRow.id, ArticleRow.simhash, ArticleRow.duplicate_of)
-        .join(SimhashBand, SimhashBand.article_id == ArticleRow.id)
-        .where(_any_band(bands))
-        .distinct()
-    ).all()
-    best: tuple[int, int] | None = None
-    for article_id, other, duplicate_of in candidates:
-        if other is None:
-            continue
+    # About 1 in 32 stored articles shares a band by chance, so candidates grow with the corpus: judge
+    # them from the covering band index and read ``articles`` only for the few that are near.
+    distances: dict[int, int] = {}
+    for article_id, other in conn.execute(
+        select(SimhashBand.article_id, SimhashBand.simhash).where(_any_band(simhash_bands(simhash)))
+    ):
         distance = hamming(simhash, other)
         if distance <= NEAR_DUPLICATE_DISTANCE:
-            original = duplicate_of or article_id
-            if best is None or (distance, original) < best:
-                best = (distance, original)
-    return best[1] if best else None
+            distances[article_id] = distance
+    if not distances:
+        return None
+    near = conn.execute(select(ArticleRow.id, ArticleRow.duplicate_of).where(ArticleRow.id.in_(distances)))
+    return min((distances[article_id], duplicate_of or article_id) for article_id, duplicate_of in near)[1]
 
 
 def _any_band(bands: list[int]):
@@ -79,7 +75,10 @@ def save_processed(conn: Connection, processed: ProcessedArticle, *, feed_id: in
     insert_ignore(
         conn,
         SimhashBand.__table__,
-        [{"article_id": article_id, "band": i, "value": v} for i, v in enumerate(simhash_bands(processed.simhash))],
+        [
+            {"article_id": article_id, "band": i, "value": v, "simhash": processed.simhash}
+            for i, v in enumerate(simhash_bands(processed.simhash))
+        ],
         ["article_id", "band"],
     )
     written = 0

@@ -192,10 +192,14 @@ class Lease(Base):
 
 
 class SimhashBand(Base):
-    """Bands of each article's simhash, indexed so near-duplicate candidates are found in SQL."""
+    """Bands of each article's simhash, indexed so near-duplicate candidates are found in SQL.
+
+    Each row repeats the whole simhash and the index covers it, so candidates are judged without reading
+    ``articles`` (on SQLite its simhash sits behind the text's overflow pages)."""
 
     __tablename__ = "article_simhash_bands"
-    __table_args__ = (Index("ix_article_simhash_bands_band_value", "band", "value"),)
+    __table_args__ = (Index("ix_article_simhash_bands_lookup", "band", "value", "simhash", "article_id"),)
     article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True)
     band: Mapped[int] = mapped_column(Integer, primary_key=True)
     value: Mapped[int] = mapped_column(Integer)
+    simhash: Mapped[int] = mapped_column(BigInteger)

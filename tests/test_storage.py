@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -66,6 +67,21 @@ def test_migrations_create_schema_and_rerun_is_noop(db_url):
     assert init_db(engine) is False
     tables = set(inspect(engine).get_table_names())
     assert {"feeds", "articles", "claims", "claim_quantities", "runs", "failures", "fetch_queue"} <= tables
+    engine.dispose()
+
+
+def test_models_match_migrations(db_url):
+    """The ORM models and the migrated schema agree, so a model change without a revision fails here."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from storage.models import Base
+
+    engine = make_engine(db_url)
+    init_db(engine)
+    with engine.connect() as conn:
+        differences = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+    assert differences == []
     engine.dispose()
 
 
@@ -170,6 +186,67 @@ def test_near_duplicate_under_other_url_points_to_original(db_url):
     with engine.connect() as conn:
         dup = conn.execute(text("SELECT duplicate_of FROM v_articles WHERE url = 'https://mirror.example.org/copy'"))
         assert dup.scalar_one() == original.article_id
+    engine.dispose()
+
+
+# A signed 64-bit simhash with the top bit set (stored negative) and variants at known distances.
+SIMHASH = -0x5A5A_0F0F_3C3C_7E81
+NEAR_SIMHASH = SIMHASH ^ 0b101 ^ (1 << 40)  # 3 bits apart
+# 7 bits apart, one in each of bands 1-7: band 0 still matches, so it is a candidate, but too far.
+FAR_SIMHASH = SIMHASH ^ sum(1 << (8 * band) for band in range(1, 8))
+
+
+def test_near_duplicates_are_judged_by_distance_and_point_to_the_first_original(db_url):
+    engine = make_engine(db_url)
+    init_db(engine)
+
+    def save(url: str, body: str, signature: int):
+        with engine.begin() as conn:
+            return save_processed(conn, replace(_article(url, body), simhash=signature))
+
+    original = save("https://example.com/a", BODY, SIMHASH)
+    near = save("https://example.com/b", BODY + " Updated.", NEAR_SIMHASH)
+    # 4 bits from the original, 1 from its near copy: closest to the copy, yet it belongs to the original.
+    both = save("https://example.com/c", BODY + " Updated twice.", NEAR_SIMHASH ^ (1 << 20))
+    far = save("https://example.com/d", BODY + " Rewritten.", FAR_SIMHASH)
+    assert original.duplicate_of is None
+    assert near.duplicate_of == original.article_id
+    assert both.duplicate_of == original.article_id
+    assert far.duplicate_of is None and far.claims_written == 1
+    engine.dispose()
+
+
+def test_upgrade_carries_simhashes_into_existing_bands(db_url):
+    """Databases made before revision 0002 keep finding near duplicates of what they already hold."""
+    from alembic import command
+
+    from extractors.dedup import simhash_bands
+    from storage.schema import alembic_config
+
+    engine = make_engine(db_url)
+    cfg = alembic_config(engine)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+        article_id = conn.execute(
+            text(
+                "INSERT INTO articles (url, canonical_url, origin, text, content_hash, simhash, word_count, "
+                "created_at) VALUES ('https://example.com/old', 'https://example.com/old', 'feed', :body, "
+                "'old-hash', :simhash, 40, CURRENT_TIMESTAMP) RETURNING id"
+            ),
+            {"body": BODY, "simhash": SIMHASH},
+        ).scalar_one()
+        conn.execute(
+            text("INSERT INTO article_simhash_bands (article_id, band, value) VALUES (:article_id, :band, :value)"),
+            [{"article_id": article_id, "band": i, "value": v} for i, v in enumerate(simhash_bands(SIMHASH))],
+        )
+    assert init_db(engine) is True
+    with engine.connect() as conn:
+        assert set(conn.execute(text("SELECT simhash FROM article_simhash_bands")).scalars()) == {SIMHASH}
+    copy_of_old = replace(_article("https://example.com/new", BODY + " Again."), simhash=NEAR_SIMHASH)
+    with engine.begin() as conn:
+        copy = save_processed(conn, copy_of_old)
+    assert copy.duplicate_of == article_id
     engine.dispose()
 
 
