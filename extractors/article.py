@@ -25,6 +25,18 @@ logging.getLogger("trafilatura").setLevel(logging.ERROR)
 logging.getLogger("readability").setLevel(logging.ERROR)
 logging.getLogger("htmldate").setLevel(logging.ERROR)
 
+
+class _NoUncachedHelperError(logging.Filter):
+    """htmldate's ``reset_caches`` clears charset_normalizer helpers by name and logs an ERROR when one
+    has no cache: charset_normalizer 3.5 stopped caching ``is_accentuated`` (the last one it tries, so
+    the others are cleared first). Nothing is left behind, and the record came once per batch."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("impossible to clear cache for function")
+
+
+logging.getLogger("htmldate.meta").addFilter(_NoUncachedHelperError())
+
 MIN_TEXT_CHARS = 200
 _CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([\w-]+)""", re.I)
 _WORD = re.compile(r"\w+")
