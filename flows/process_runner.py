@@ -1,8 +1,10 @@
 """Prefect's process-pool task runner, with a fresh process for every task run.
 
-A worker process that drains batch after batch creeps: in the 10,000-article benchmark its RSS rose
-from 261.5 to about 264.5 MiB over 45 minutes, a slow residue of allocator fragmentation and long-lived
-state that no single cache explained (benchmarks/RESULTS.md). The queue is drained in rounds
+A worker process that drained batch after batch crept: in the 10,000-article benchmark its RSS rose
+from 261.5 to about 264.5 MiB over 45 minutes (benchmarks/RESULTS.md). Most of that was later traced to
+the near-duplicate lookup reading more with every article stored (fixed by migration 0002), not to the
+process's age; rounds stay as the guard against whatever a long-lived process does accumulate (allocator
+fragmentation, library caches). The queue is drained in rounds
 (``Settings.round_articles``) and each round runs in a process of its own, so whatever a process
 accumulates lasts one round however long the backfill runs: the stdlib's ``max_tasks_per_child``, the
 remedy Celery and gunicorn use for long-lived workers.

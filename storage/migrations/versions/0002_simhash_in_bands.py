@@ -3,8 +3,8 @@
 Near-duplicate lookup judged every article sharing a band with the new one by reading its simhash from
 ``articles``. On SQLite that column sits after the article's text, so each candidate cost a walk through
 the text's overflow pages; candidates are about 1 in 32 of all stored articles (8-bit bands), so the
-pages read, and the page cache they fill, grew with the corpus. With the simhash in the band row and a
-covering index, candidates are judged from the index alone.
+pages read per article grew with the corpus. With the simhash in the band row and a covering index,
+candidates are judged from the index alone.
 
 Revision ID: 0002
 Revises: 0001
