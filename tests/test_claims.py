@@ -8,7 +8,7 @@ import re
 import pytest
 
 from extractors.claims import ClaimExtractor
-from extractors.claims.extractor import batches_by_size, segments
+from extractors.claims.extractor import batches_by_size, claims_from_doc, paragraph_pieces, segments
 from extractors.claims.nlp import load_nlp
 from storage.seed import SEED_DIR
 from tests.fixtures.cli import cli_json_lines
@@ -296,6 +296,58 @@ def test_paragraphs_are_parsed_apart_and_joined_back_into_the_whole_text(extract
             assert doc.has_annotation("DEP")
             paragraph = [text.count("\n", 0, token.idx) for token in doc]
             assert all(paragraph[token.head.i] == paragraph[token.i] for token in doc if not token.is_space)
+
+
+def test_paragraph_pieces_end_at_sentence_ends_and_join_back(extractor):
+    nlp = extractor.nlp
+    sentences = [f"Officials in region {i} said {i * 10} men were called up this week." for i in range(30)]
+    paragraph = nlp.make_doc(" ".join(sentences))
+    pieces = paragraph_pieces(paragraph, 40)
+    assert len(pieces) > 5 and all(len(piece) <= 40 for piece in pieces)
+    assert "".join(piece.text_with_ws for piece in pieces) == paragraph.text
+    assert all(piece.text.rstrip().endswith("week.") for piece in pieces)  # every cut after a sentence end
+    quoted = nlp.make_doc('He said: "We will not stop." ' * 20)
+    assert all(p.text.endswith('stop." ') for p in paragraph_pieces(quoted, 25)[:-1])  # the quote stays whole
+    clauses = nlp.make_doc(", ".join(f"clause {i} of a list" for i in range(60)))
+    assert all(p.text.endswith(", ") for p in paragraph_pieces(clauses, 32)[:-1])  # no sentence end: a comma
+    unbroken = nlp.make_doc("-".join(["x"] * 120))  # no space at all: hard cuts
+    hard = [len(p) for p in paragraph_pieces(unbroken, 100)]
+    assert hard[:-1] == [100] * (len(hard) - 1) and sum(hard) == len(unbroken) and len(hard) > 1
+    assert paragraph_pieces(paragraph, 10**6) == [paragraph]
+
+
+def test_a_paragraph_over_the_budget_is_parsed_in_pieces_with_the_claims_of_the_whole(extractor):
+    """A page whose text comes out as one long paragraph must not set the worker's peak (the parser's
+    memory grows with the tokens it is given at once): it is parsed in pieces cut at sentence ends,
+    and the claims are those of the paragraph parsed whole."""
+    seeds = [p.read_text(encoding="utf-8") for p in sorted(SEED_DIR.glob("*.txt"))]
+    text = " ".join(line.strip() for seed in seeds for line in seed.splitlines() if line.strip())
+    assert len(extractor.nlp.make_doc(text)) > 2000
+
+    given: list[int] = []  # the length of every Doc the model is given (observed; the real pipe runs)
+    pipe = extractor.nlp.pipe
+
+    def observed_pipe(docs, **kwargs):
+        docs = list(docs)
+        given.extend(len(doc) for doc in docs)
+        return pipe(docs, **kwargs)
+
+    def claims(max_paragraph_tokens: int) -> list[tuple]:
+        given.clear()
+        extractor.nlp.pipe = observed_pipe
+        try:
+            with extractor.nlp.memory_zone():
+                ((_, doc),) = extractor.parse([text], max_paragraph_tokens=max_paragraph_tokens)
+                assert doc.text == text
+                return [(c.start, c.end, c.claimant, c.cue, c.verification) for c in claims_from_doc(doc)]
+        finally:
+            extractor.nlp.pipe = pipe
+
+    whole = claims(10**6)
+    assert len(whole) > 20 and max(given) > 2000
+    assert claims(500) == whole
+    assert max(given) <= 500 and len(given) >= 5
+    assert [(c.start, c.end, c.claimant) for c in extractor.extract(text)] == [c[:3] for c in whole]
 
 
 def test_claims_come_out_text_by_text_while_later_texts_are_still_unread(extractor):
