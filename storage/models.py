@@ -74,6 +74,8 @@ class QueuedUrl(Base):
     """Durable work list of article URLs: a crash leaves rows 'pending' for the next run to take."""
 
     __tablename__ = "fetch_queue"
+    # Claims read one status at a time in id order (storage/queue.py): the index hands them over sorted.
+    __table_args__ = (Index("ix_fetch_queue_status_id", "status", "id"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     url_key: Mapped[str] = mapped_column(String(2048), unique=True)  # canonical URL
     url: Mapped[str] = mapped_column(String(2048))
@@ -81,7 +83,7 @@ class QueuedUrl(Base):
     feed_id: Mapped[int | None] = mapped_column(ForeignKey("feeds.id", ondelete="SET NULL"))
     title: Mapped[str | None] = mapped_column(Text)
     feed_published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
     article_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id", ondelete="SET NULL"))
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     claimed_by: Mapped[str | None] = mapped_column(String(128))

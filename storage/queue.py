@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, and_, exists, func, or_, select, update
+from sqlalchemy import Connection, and_, exists, func, select, update
 
 from storage.models import FailureRow, QueuedUrl
 from storage.writes import insert_ignore
@@ -102,23 +102,28 @@ def _due_failure(now: datetime, force: bool):
     return exists().where(condition)
 
 
-def _claimable(
+def _claimable_parts(
     now: datetime,
     origins: Sequence[str],
     retry_failures: bool,
     force_retries: bool,
     only_retries: bool,
-):
-    """Rows a worker may take: pending ones, stale claims, and failed ones whose retry is due."""
-    conditions = []
+) -> list:
+    """Rows a worker may take, one condition per status: pending ones, stale claims, and failed ones whose
+    retry is due. Each is queried on its own: a single OR of the three makes the planner (SQLite's
+    multi-index OR, PostgreSQL's bitmap OR) gather every matching row and sort them all to return the
+    first few, so each claim read the whole pending queue; one status at a time walks the (status, id)
+    index in order and stops at the limit."""
+    of_origin = QueuedUrl.origin.in_(list(origins))
+    parts = []
     if not only_retries:
-        conditions += [
-            QueuedUrl.status == "pending",
-            and_(QueuedUrl.status == "fetching", QueuedUrl.claimed_at < now - STALE_CLAIM),
+        parts += [
+            and_(QueuedUrl.status == "pending", of_origin),
+            and_(QueuedUrl.status == "fetching", QueuedUrl.claimed_at < now - STALE_CLAIM, of_origin),
         ]
     if retry_failures or only_retries:
-        conditions.append(and_(QueuedUrl.status == "failed", _due_failure(now, force_retries)))
-    return and_(QueuedUrl.origin.in_(list(origins)), or_(*conditions))
+        parts.append(and_(QueuedUrl.status == "failed", _due_failure(now, force_retries), of_origin))
+    return parts
 
 
 def has_claimable(
@@ -131,8 +136,8 @@ def has_claimable(
     only_retries: bool = False,
 ) -> bool:
     """Whether ``claim_batch`` with the same arguments would find anything (claims nothing itself)."""
-    condition = _claimable(now, origins, retry_failures, force_retries, only_retries)
-    return conn.execute(select(exists().where(condition))).scalar_one()
+    parts = _claimable_parts(now, origins, retry_failures, force_retries, only_retries)
+    return any(conn.execute(select(exists().where(part))).scalar_one() for part in parts)
 
 
 def claim_batch(
@@ -145,23 +150,24 @@ def claim_batch(
     force_retries: bool = False,
     only_retries: bool = False,
 ) -> list[Work]:
-    """Claim up to ``limit`` URLs: pending ones, stale claims, and failed ones whose retry is due."""
-    query = (
-        select(
-            QueuedUrl.id,
-            QueuedUrl.url,
-            QueuedUrl.origin,
-            QueuedUrl.feed_id,
-            QueuedUrl.title,
-            QueuedUrl.feed_published_at,
-        )
-        .where(_claimable(now, origins, retry_failures, force_retries, only_retries))
-        .order_by(QueuedUrl.id)
-        .limit(limit)
+    """Claim up to ``limit`` URLs, lowest ids first: pending ones, stale claims, and failed ones whose
+    retry is due. Reads about ``limit`` rows per kind, however long the queue."""
+    columns = (
+        QueuedUrl.id,
+        QueuedUrl.url,
+        QueuedUrl.origin,
+        QueuedUrl.feed_id,
+        QueuedUrl.title,
+        QueuedUrl.feed_published_at,
     )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True, of=QueuedUrl.__table__)
-    rows = conn.execute(query).all()
+    rows = []
+    for part in _claimable_parts(now, origins, retry_failures, force_retries, only_retries):
+        query = select(*columns).where(part).order_by(QueuedUrl.id).limit(limit)
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True, of=QueuedUrl.__table__)
+        rows += conn.execute(query).all()
+    # On PostgreSQL the rows beyond the limit stay locked until commit: harmless, others skip them briefly.
+    rows = sorted(rows, key=lambda r: r.id)[:limit]
     if rows:
         conn.execute(
             update(QueuedUrl)

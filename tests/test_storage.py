@@ -326,3 +326,71 @@ def test_has_claimable_agrees_with_claim_batch(db_url):
         assert len(queue.claim_batch(conn, limit=5, now=later, origins=["feed"])) == 3
         assert not queue.has_claimable(conn, now=later, origins=["feed"])
     engine.dispose()
+
+
+def test_a_claim_takes_the_lowest_ids_across_due_failures_stale_claims_and_pending(db_url):
+    from storage import queue
+    from storage.failures import record_failure
+
+    engine = make_engine(db_url)
+    init_db(engine)
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    urls = [f"https://news.example/{i}" for i in range(10)]
+    with engine.begin() as conn:
+        queue.enqueue(conn, [queue.QueueEntry(u, u, "feed") for u in urls], now)
+        first = queue.claim_batch(conn, limit=3, now=now, origins=["feed"])  # ids of urls 0-2, claimed
+        record_failure(conn, kind="url", target=first[1].url, stage="fetch", error="HTTP 500", now=now)
+        queue.mark_failed(conn, first[1].id)
+        later = now + 2 * queue.STALE_CLAIM  # url 1's retry is due, urls 0 and 2 are stale claims
+        taken = queue.claim_batch(conn, limit=4, now=later, origins=["feed"])
+        assert [w.url for w in taken] == urls[:4]
+        assert [w.url for w in queue.claim_batch(conn, limit=100, now=later, origins=["feed"])] == urls[4:]
+    engine.dispose()
+
+
+def test_a_claim_reads_about_what_it_takes_however_long_the_queue(db_url):
+    """One OR over pending rows, stale claims and due failures made both databases gather and sort every
+    pending row to return 50, and on SQLite those rows filled each worker's page cache: a 10,000-URL
+    queue cost ~1.8 MiB more per worker than a 1,000 one. Claims read one status at a time, in order."""
+    from storage import queue
+    from storage.models import QueuedUrl
+
+    engine = make_engine(db_url)
+    init_db(engine)
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    title = "A long enough title for a news article on the queue " * 2
+    with engine.begin() as conn:
+        queue.enqueue(
+            conn, [queue.QueueEntry(f"https://n.example/{i}", f"n{i}", "feed", title=title) for i in range(10_000)], now
+        )
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.execute(text("ANALYZE fetch_queue"))
+            for part in queue._claimable_parts(now, ["feed"], True, False, False):
+                query = select(QueuedUrl.id).where(part).order_by(QueuedUrl.id).limit(50)
+                sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
+                plan = conn.execute(text("EXPLAIN (ANALYZE, FORMAT JSON) " + sql)).scalar_one()[0]["Plan"]
+                nodes, read = [plan], 0
+                while nodes:
+                    node = nodes.pop()
+                    assert node["Node Type"] != "Sort", sql
+                    if "Scan" in node["Node Type"]:
+                        read += node["Actual Rows"] + node.get("Rows Removed by Filter", 0)
+                    nodes += node.get("Plans", [])
+                assert read <= 50, (sql, read)
+    else:
+        import _sqlite3
+        import ctypes
+
+        sqlite = ctypes.CDLL(_sqlite3.__file__)
+        sqlite.sqlite3_memory_used.restype = ctypes.c_int64
+        engine.dispose()
+        engine = make_engine(db_url)
+        with engine.connect():
+            pass
+        before = sqlite.sqlite3_memory_used()
+        for _ in range(3):
+            with engine.begin() as conn:
+                assert len(queue.claim_batch(conn, limit=50, now=now, origins=["feed"])) == 50
+        assert sqlite.sqlite3_memory_used() - before < 512 * 1024  # the 10,000 rows' pages are ~2 MiB
+    engine.dispose()
