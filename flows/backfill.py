@@ -100,7 +100,10 @@ def enqueue_task(
         if sitemap:
             entries += sitemap_entries(settings, sitemap, since_at)
         with engine.begin() as conn:
-            return queue.enqueue(conn, entries, datetime.now(UTC), run_id)
+            added = queue.enqueue(conn, entries, datetime.now(UTC), run_id)
+        with engine.begin() as conn:
+            queue.refresh_statistics(conn, added=added)
+        return added
     finally:
         engine.dispose()
 

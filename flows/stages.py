@@ -113,6 +113,7 @@ def poll_feeds(
     outage = len(feeds) > 1 and len(failed) == len(feeds) and all(o.failure.stage == "poll" for o in failed)
     if outage:
         stats.extra["outage"] = "every feed failed to answer: likely our own network; feeds not charged"
+    enqueued = 0
     with engine.begin() as conn:
         for outcome in outcomes:
             feed = outcome.feed
@@ -156,7 +157,7 @@ def poll_feeds(
             fresh = feed_state.new_items(conn, feed, outcome.items, now)
             if first_poll:
                 fresh = newest_first(fresh)[: settings.max_initial_items]
-            queue.enqueue(
+            enqueued += queue.enqueue(
                 conn,
                 [
                     queue.QueueEntry(
@@ -173,6 +174,9 @@ def poll_feeds(
                 run_id,
             )
             stats.extra["items_new"] = stats.extra.get("items_new", 0) + len(fresh)
+    if enqueued:
+        with engine.begin() as conn:
+            queue.refresh_statistics(conn, added=enqueued)
     stats.extra["poll_s"] = time.perf_counter() - started
     return stats
 
@@ -210,6 +214,8 @@ def claim_and_fetch(
 ) -> FetchedBatch:
     """Claim one batch from the queue and fetch it (I/O only; runs ahead in a thread, see drain)."""
     now = datetime.now(UTC)
+    with engine.begin() as conn:
+        queue.refresh_statistics(conn)  # the drain itself turns pending rows into done ones
     with engine.begin() as conn:
         queue.release_dead_claims(conn)
         work = queue.claim_batch(
