@@ -275,17 +275,15 @@ def process_fetched(engine: Engine, settings: Settings, batch: FetchedBatch) -> 
     t0 = time.perf_counter()
     for item, failure in failures:
         with engine.begin() as conn:
-            record_failure(
+            queue.record_url_failure(
                 conn,
-                kind="url",
-                target=item.url,
+                item,
                 stage=failure.stage,
                 error=failure.error,
                 now=datetime.now(UTC),
                 retry_after_s=failure.retry_after_s,
                 max_attempts=settings.max_attempts,
             )
-            queue.mark_failed(conn, item.id)
         stats.articles_failed += 1
     store_s += time.perf_counter() - t0
     stats.extra.update({"fetch_s": batch.fetch_s, "extract_claims_s": extract_claims_s, "store_s": store_s})

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, and_, exists, func, select, text, update
 
+from storage.failures import MAX_ATTEMPTS, record_failure
 from storage.models import FailureRow, QueuedUrl
 from storage.writes import insert_ignore
 
@@ -219,8 +220,36 @@ def mark_done(conn: Connection, work_id: int, now: datetime, article_id: int | N
     )
 
 
-def mark_failed(conn: Connection, work_id: int) -> None:
-    conn.execute(update(QueuedUrl).where(QueuedUrl.id == work_id).values(status="failed", claimed_by=None))
+def record_url_failure(
+    conn: Connection,
+    work: Work,
+    *,
+    stage: str,
+    error: str,
+    now: datetime,
+    retry_after_s: float | None = None,
+    max_attempts: int = MAX_ATTEMPTS,
+) -> bool:
+    """Record why ``work`` failed and put its queue row aside: 'failed' until its retry is due, or
+    'gave_up' after ``max_attempts``. Returns whether it gave up. A row that gave up is never claimed
+    again, so it leaves the 'failed' status that claims look through."""
+    attempts = record_failure(
+        conn,
+        kind="url",
+        target=work.url,
+        stage=stage,
+        error=error,
+        now=now,
+        retry_after_s=retry_after_s,
+        max_attempts=max_attempts,
+    )
+    gave_up = attempts >= max_attempts
+    conn.execute(
+        update(QueuedUrl)
+        .where(QueuedUrl.id == work.id)
+        .values(status="gave_up" if gave_up else "failed", claimed_by=None)
+    )
+    return gave_up
 
 
 def counts(conn: Connection) -> dict[str, int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, inspect, select, text, update
@@ -251,6 +251,51 @@ def test_upgrade_carries_simhashes_into_existing_bands(db_url):
     engine.dispose()
 
 
+def test_upgrade_moves_urls_that_gave_up_out_of_the_failed_status(db_url):
+    """Revision 0004: rows that gave up before it get the status claims no longer look through; rows
+    still waiting for a retry stay 'failed' and come back when due."""
+    from alembic import command
+
+    from storage import queue
+    from storage.schema import alembic_config
+
+    engine = make_engine(db_url)
+    cfg = alembic_config(engine)
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0003")
+        for name in ("dead", "flaky"):
+            conn.execute(
+                text(
+                    "INSERT INTO fetch_queue (url_key, url, origin, status, added_at) "
+                    "VALUES (:key, :url, 'feed', 'failed', :now)"
+                ),
+                {"key": name, "url": f"https://news.example/{name}", "now": now},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO failures (kind, target, stage, error, attempts, first_failed_at, last_failed_at, "
+                    "next_retry_at, gave_up) VALUES ('url', :url, 'fetch', 'HTTP 500', :attempts, :now, :now, "
+                    ":retry, :gave_up)"
+                ),
+                {
+                    "url": f"https://news.example/{name}",
+                    "attempts": 6 if name == "dead" else 1,
+                    "now": now,
+                    "retry": None if name == "dead" else now,
+                    "gave_up": int(name == "dead"),
+                },
+            )
+    assert init_db(engine) is True
+    with engine.begin() as conn:
+        assert queue.counts(conn) == {"gave_up": 1, "failed": 1}
+        assert [w.url for w in queue.claim_batch(conn, limit=5, now=now, origins=["feed"])] == [
+            "https://news.example/flaky"
+        ]
+    engine.dispose()
+
+
 def test_concurrent_double_write_on_postgres_stores_once(pg_url):
     engine = make_engine(pg_url)
     init_db(engine)
@@ -304,7 +349,6 @@ def test_init_twice_leaves_five_seed_articles(db_url, runs):
 def test_has_claimable_agrees_with_claim_batch(db_url):
     """What lets a run start another worker round: true exactly while claim_batch would find work."""
     from storage import queue
-    from storage.failures import record_failure
 
     engine = make_engine(db_url)
     init_db(engine)
@@ -318,8 +362,7 @@ def test_has_claimable_agrees_with_claim_batch(db_url):
         work = queue.claim_batch(conn, limit=3, now=now, origins=["feed"])
         assert len(work) == 3 and not queue.has_claimable(conn, now=now, origins=["feed"])
         # A failure waits for its retry time unless retries are forced; a stale claim is free again.
-        record_failure(conn, kind="url", target=work[0].url, stage="fetch", error="HTTP 500", now=now)
-        queue.mark_failed(conn, work[0].id)
+        queue.record_url_failure(conn, work[0], stage="fetch", error="HTTP 500", now=now)
         assert not queue.has_claimable(conn, now=now, origins=["feed"])
         assert queue.has_claimable(conn, now=now, origins=["feed"], force_retries=True)
         later = now + queue.STALE_CLAIM + queue.STALE_CLAIM
@@ -331,7 +374,6 @@ def test_has_claimable_agrees_with_claim_batch(db_url):
 
 def test_a_claim_takes_the_lowest_ids_across_due_failures_stale_claims_and_pending(db_url):
     from storage import queue
-    from storage.failures import record_failure
 
     engine = make_engine(db_url)
     init_db(engine)
@@ -340,12 +382,38 @@ def test_a_claim_takes_the_lowest_ids_across_due_failures_stale_claims_and_pendi
     with engine.begin() as conn:
         queue.enqueue(conn, [queue.QueueEntry(u, u, "feed") for u in urls], now)
         first = queue.claim_batch(conn, limit=3, now=now, origins=["feed"])  # ids of urls 0-2, claimed
-        record_failure(conn, kind="url", target=first[1].url, stage="fetch", error="HTTP 500", now=now)
-        queue.mark_failed(conn, first[1].id)
+        queue.record_url_failure(conn, first[1], stage="fetch", error="HTTP 500", now=now)
         later = now + 2 * queue.STALE_CLAIM  # url 1's retry is due, urls 0 and 2 are stale claims
         taken = queue.claim_batch(conn, limit=4, now=later, origins=["feed"])
         assert [w.url for w in taken] == urls[:4]
         assert [w.url for w in queue.claim_batch(conn, limit=100, now=later, origins=["feed"])] == urls[4:]
+    engine.dispose()
+
+
+def test_a_url_that_gave_up_leaves_the_failed_rows_claims_look_through(db_url):
+    """After ``max_attempts`` failures a URL is never claimed again, even with retries forced, and its
+    queue row says so; before that it comes back when its retry is due."""
+    from storage import queue
+    from storage.models import FailureRow
+
+    engine = make_engine(db_url)
+    init_db(engine)
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    later = now + timedelta(days=30)  # past any retry delay
+    with engine.begin() as conn:
+        queue.enqueue(conn, [queue.QueueEntry("https://news.example/broken", "broken", "feed")], now)
+        outcomes = []
+        for _ in range(3):
+            (work,) = queue.claim_batch(conn, limit=5, now=later, origins=["feed"], force_retries=True)
+            outcomes.append(
+                queue.record_url_failure(conn, work, stage="fetch", error="HTTP 500", now=now, max_attempts=3)
+            )
+        assert outcomes == [False, False, True]
+        assert queue.counts(conn) == {"gave_up": 1}
+        assert not queue.has_claimable(conn, now=later, origins=["feed"], force_retries=True)
+        assert queue.claim_batch(conn, limit=5, now=later, origins=["feed"], force_retries=True) == []
+        failure = conn.execute(select(FailureRow.attempts, FailureRow.gave_up, FailureRow.next_retry_at)).one()
+        assert (failure.attempts, failure.gave_up, failure.next_retry_at) == (3, 1, None)
     engine.dispose()
 
 
