@@ -215,8 +215,9 @@ def claim_and_fetch(
     """Claim one batch from the queue and fetch it (I/O only; runs ahead in a thread, see drain)."""
     now = datetime.now(UTC)
     with engine.begin() as conn:
-        queue.refresh_statistics(conn)  # the drain itself turns pending rows into done ones
-    with engine.begin() as conn:
+        # The drain itself turns pending rows into done ones; statistics refreshed here are already the
+        # ones this transaction's claim is planned with.
+        queue.refresh_statistics(conn)
         queue.release_dead_claims(conn)
         work = queue.claim_batch(
             conn,
