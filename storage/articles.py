@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, select
 
-from extractors.dedup import NEAR_DUPLICATE_DISTANCE, hamming, simhash_bands
+from extractors.dedup import NEAR_DUPLICATE_DISTANCE, hamming, simhash_blocks, simhash_probes
 from extractors.records import ProcessedArticle
 from storage.models import ArticleRow, SimhashBand
 from storage.writes import insert_ignore, replace_claims, store_article
@@ -27,12 +27,9 @@ def find_duplicate(conn: Connection, content_hash: str, simhash: int) -> int | N
     ).scalar()
     if exact is not None:
         return exact
-    # About 1 in 32 stored articles shares a band by chance, so candidates grow with the corpus: judge
-    # them from the covering band index and read ``articles`` only for the few that are near.
+    # Candidates are judged from the covering index; ``articles`` is read only for the few that are near.
     distances: dict[int, int] = {}
-    for article_id, other in conn.execute(
-        select(SimhashBand.article_id, SimhashBand.simhash).where(_any_band(simhash_bands(simhash)))
-    ):
+    for article_id, other in near_duplicate_candidates(conn, simhash):
         distance = hamming(simhash, other)
         if distance <= NEAR_DUPLICATE_DISTANCE:
             distances[article_id] = distance
@@ -42,10 +39,24 @@ def find_duplicate(conn: Connection, content_hash: str, simhash: int) -> int | N
     return min((distances[article_id], duplicate_of or article_id) for article_id, duplicate_of in near)[1]
 
 
-def _any_band(bands: list[int]):
+def near_duplicate_candidates(conn: Connection, simhash: int) -> list[tuple[int, int]]:
+    """(article_id, simhash) of every stored article within one bit of ``simhash`` in some 16-bit block:
+    all its near duplicates, and about one unrelated article in 964 (see extractors.dedup)."""
     from sqlalchemy import and_, or_
 
-    return or_(*[and_(SimhashBand.band == i, SimhashBand.value == v) for i, v in enumerate(bands)])
+    probes = simhash_probes(simhash)
+    query = select(SimhashBand.article_id, SimhashBand.simhash).where(
+        or_(*[and_(SimhashBand.band == block, SimhashBand.value.in_(keys)) for block, keys in enumerate(probes)])
+    )
+    return [(article_id, other) for article_id, other in conn.execute(query)]
+
+
+def simhash_index_rows(article_id: int, simhash: int) -> list[dict]:
+    """The rows that make an article findable as a near duplicate: one per 16-bit block."""
+    return [
+        {"article_id": article_id, "band": block, "value": value, "simhash": simhash}
+        for block, value in enumerate(simhash_blocks(simhash))
+    ]
 
 
 def save_processed(conn: Connection, processed: ProcessedArticle, *, feed_id: int | None = None) -> StoredArticle:
@@ -73,13 +84,7 @@ def save_processed(conn: Connection, processed: ProcessedArticle, *, feed_id: in
     if not created:  # another writer stored the same canonical URL a moment ago
         return StoredArticle(article_id, False, duplicate_of, 0)
     insert_ignore(
-        conn,
-        SimhashBand.__table__,
-        [
-            {"article_id": article_id, "band": i, "value": v, "simhash": processed.simhash}
-            for i, v in enumerate(simhash_bands(processed.simhash))
-        ],
-        ["article_id", "band"],
+        conn, SimhashBand.__table__, simhash_index_rows(article_id, processed.simhash), ["article_id", "band"]
     )
     written = 0
     # Claims of a duplicate are the original's claims: storing them twice would count a story twice.

@@ -194,7 +194,8 @@ class Lease(Base):
 
 
 class SimhashBand(Base):
-    """Bands of each article's simhash, indexed so near-duplicate candidates are found in SQL.
+    """Each article's simhash under its four 16-bit blocks (``band`` 0-3, lowest bits first), indexed so
+    near-duplicate candidates are found in SQL (probed within one bit: extractors/dedup.py).
 
     Each row repeats the whole simhash and the index covers it, so candidates are judged without reading
     ``articles`` (on SQLite its simhash sits behind the text's overflow pages)."""

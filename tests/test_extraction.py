@@ -6,13 +6,14 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import random
 import sys
 from datetime import UTC, datetime
 
 import pytest
 
 from extractors.article import ExtractionError, choose_text, extract_article, forget_page_caches
-from extractors.dedup import canonical_url, content_hash, hamming, simhash, simhash_bands
+from extractors.dedup import canonical_url, content_hash, hamming, simhash, simhash_blocks, simhash_probes
 from tests.conftest import shared_eval
 from tests.fixtures.cli import cli_json_lines
 from tests.fixtures.site import article_html, seed_articles
@@ -105,7 +106,25 @@ def test_canonical_urls_and_signatures():
     near = simhash(text + " Reporting by the wire service; editing by the desk.")
     assert hamming(simhash(text), near) <= 6
     assert hamming(simhash(text), simhash(" ".join(seed_articles()[3].body.split("\n")))) > 12
-    assert len(simhash_bands(near)) == 8
+
+
+def _shares_a_probe(stored: int, new: int) -> bool:
+    """Whether a lookup for ``new`` reads an index row of ``stored`` (same block number, probed value)."""
+    return any(value in probes for value, probes in zip(simhash_blocks(stored), simhash_probes(new), strict=True))
+
+
+def test_the_simhash_probes_reach_every_signature_within_seven_bits():
+    rng = random.Random(20261129)
+    for _ in range(3000):
+        stored = rng.getrandbits(64) - (1 << 63)
+        flipped = rng.sample(range(64), rng.randint(0, 7))
+        assert _shares_a_probe(stored, stored ^ sum(1 << bit for bit in flipped)), flipped
+    # The hardest spread within the distance: no block left whole, one of them a single bit off.
+    hardest = (1 << 0) | (1 << 9) | (1 << 16) | (1 << 30) | (1 << 33) | (1 << 47) | (1 << 60)
+    assert min(simhash_blocks(hardest)) > 0 and _shares_a_probe(-5, -5 ^ hardest)
+    # Eight bits, two in every block, is beyond what the index promises, and out of its reach.
+    assert not _shares_a_probe(-5, -5 ^ ((0b11 << 3) | (0b11 << 20) | (0b11 << 36) | (0b11 << 50)))
+    assert [len(keys) for keys in simhash_probes(-5)] == [17, 17, 17, 17]
 
 
 def test_extract_text_command(tmp_path):

@@ -221,7 +221,6 @@ def test_upgrade_carries_simhashes_into_existing_bands(db_url):
     """Databases made before revision 0002 keep finding near duplicates of what they already hold."""
     from alembic import command
 
-    from extractors.dedup import simhash_bands
     from storage.schema import alembic_config
 
     engine = make_engine(db_url)
@@ -239,7 +238,7 @@ def test_upgrade_carries_simhashes_into_existing_bands(db_url):
         ).scalar_one()
         conn.execute(
             text("INSERT INTO article_simhash_bands (article_id, band, value) VALUES (:article_id, :band, :value)"),
-            [{"article_id": article_id, "band": i, "value": v} for i, v in enumerate(simhash_bands(SIMHASH))],
+            [{"article_id": article_id, "band": band, "value": value} for band, value in _eight_bit_bands(SIMHASH)],
         )
     assert init_db(engine) is True
     with engine.connect() as conn:
@@ -248,6 +247,85 @@ def test_upgrade_carries_simhashes_into_existing_bands(db_url):
     with engine.begin() as conn:
         copy = save_processed(conn, copy_of_old)
     assert copy.duplicate_of == article_id
+    engine.dispose()
+
+
+def _eight_bit_bands(signature: int) -> list[tuple[int, int]]:
+    """How revisions before 0005 keyed an article: eight 8-bit bands, lowest bits first."""
+    return [(band, ((signature & (2**64 - 1)) >> (8 * band)) & 255) for band in range(8)]
+
+
+# 6 bits from SIMHASH and no 16-bit block left whole (two blocks one bit off): an 8-bit band is.
+SPREAD_NEAR_SIMHASH = SIMHASH ^ (1 << 1) ^ (1 << 3) ^ (1 << 17) ^ (1 << 40) ^ (1 << 45) ^ (1 << 62)
+
+
+def test_a_near_duplicate_with_every_block_changed_is_found(db_url):
+    engine = make_engine(db_url)
+    init_db(engine)
+    with engine.begin() as conn:
+        original = save_processed(conn, replace(_article("https://example.com/a", BODY), simhash=SIMHASH))
+        copy = save_processed(
+            conn, replace(_article("https://example.com/b", BODY + " Now."), simhash=SPREAD_NEAR_SIMHASH)
+        )
+        keys = conn.execute(
+            text("SELECT band, value FROM article_simhash_bands WHERE article_id = :id ORDER BY band"),
+            {"id": original.article_id},
+        ).all()
+    assert copy.duplicate_of == original.article_id
+    assert [tuple(key) for key in keys] == [
+        (block, (SIMHASH & (2**64 - 1)) >> (16 * block) & 0xFFFF) for block in range(4)
+    ]
+    engine.dispose()
+
+
+def test_upgrade_rekeys_existing_articles_by_16_bit_blocks(db_url):
+    """Revision 0005: articles stored under eight 8-bit bands are rewritten to the four blocks lookups
+    now probe, and a near copy that no block of theirs matches exactly still finds them."""
+    from alembic import command
+
+    from storage.schema import alembic_config
+
+    engine = make_engine(db_url)
+    cfg = alembic_config(engine)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0004")
+        article_id = conn.execute(
+            text(
+                "INSERT INTO articles (url, canonical_url, origin, text, content_hash, simhash, word_count, "
+                "created_at) VALUES ('https://example.com/old', 'https://example.com/old', 'feed', :body, "
+                "'old-hash', :simhash, 40, CURRENT_TIMESTAMP) RETURNING id"
+            ),
+            {"body": BODY, "simhash": SIMHASH},
+        ).scalar_one()
+        conn.execute(
+            text(
+                "INSERT INTO article_simhash_bands (article_id, band, value, simhash) "
+                "VALUES (:article_id, :band, :value, :simhash)"
+            ),
+            [
+                {"article_id": article_id, "band": band, "value": value, "simhash": SIMHASH}
+                for band, value in _eight_bit_bands(SIMHASH)
+            ],
+        )
+    assert init_db(engine) is True
+    with engine.begin() as conn:
+        keys = conn.execute(text("SELECT band, value FROM article_simhash_bands ORDER BY band")).all()
+        assert [tuple(key) for key in keys] == [
+            (block, (SIMHASH & (2**64 - 1)) >> (16 * block) & 0xFFFF) for block in range(4)
+        ]
+        copy = save_processed(
+            conn, replace(_article("https://example.com/new", BODY + " Again."), simhash=SPREAD_NEAR_SIMHASH)
+        )
+        assert copy.duplicate_of == article_id
+    with engine.begin() as conn:  # and back: the eight bands revision 0004 looked up
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0004")
+        keys = conn.execute(
+            text("SELECT band, value FROM article_simhash_bands WHERE article_id = :id ORDER BY band"),
+            {"id": article_id},
+        ).all()
+    assert [tuple(key) for key in keys] == _eight_bit_bands(SIMHASH)
     engine.dispose()
 
 
