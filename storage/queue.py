@@ -22,6 +22,11 @@ STALE_CLAIM = timedelta(minutes=30)
 # not for fewer than STATISTICS_MIN_CHANGES rows, so a small queue is not analysed on every batch.
 STATISTICS_STALE_FRACTION = 0.1
 STATISTICS_MIN_CHANGES = 1000
+# A server process reports the rows its transactions changed when it next goes idle, at most once a
+# second and otherwise after up to 10 s, so changes committed just before an ANALYZE can reach
+# n_mod_since_analyze after it and read as new. For this long after an ANALYZE only the caller's own
+# count (``added``) is believed.
+STATISTICS_SETTLE_S = 10.0
 # pg_try_advisory_xact_lock key: one ANALYZE at a time; the other workers skip rather than queue up.
 _ANALYZE_LOCK = 0x636C61696D  # "claim"
 
@@ -148,7 +153,7 @@ def has_claimable(
     return any(conn.execute(select(exists().where(part))).scalar_one() for part in parts)
 
 
-def refresh_statistics(conn: Connection, added: int = 0) -> bool:
+def refresh_statistics(conn: Connection, added: int = 0, settle_s: float = STATISTICS_SETTLE_S) -> bool:
     """On PostgreSQL, ANALYZE the queue when its statistics no longer describe it. Returns whether it did.
 
     A claim's plan depends on how common the planner thinks each status is. Statistics taken before a
@@ -156,17 +161,20 @@ def refresh_statistics(conn: Connection, added: int = 0) -> bool:
     every pending row (100,000 pending: ~40-60 ms per claim instead of ~0.05); statistics taken before
     a drain say it is everywhere, and each claim walks the primary key past every row already done.
     ``added``: rows this transaction's caller just enqueued (the server's own counters lag by a second
-    or so). SQLite plans these queries from the index alone and needs nothing."""
+    or so, and within ``settle_s`` of an ANALYZE they are not believed: see STATISTICS_SETTLE_S).
+    SQLite plans these queries from the index alone and needs nothing."""
     if conn.dialect.name != "postgresql":
         return False
-    known, changed = conn.execute(
+    known, reported, analysed_s_ago = conn.execute(
         text(
-            "SELECT c.reltuples, coalesce(s.n_mod_since_analyze, 0) FROM pg_class c"
+            "SELECT c.reltuples, coalesce(s.n_mod_since_analyze, 0),"
+            " extract(epoch FROM now() - greatest(s.last_analyze, s.last_autoanalyze)) FROM pg_class c"
             " LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE c.oid = CAST(:table AS regclass)"
         ),
         {"table": QueuedUrl.__tablename__},
     ).one()
-    changed = max(changed, added)
+    settling = analysed_s_ago is not None and analysed_s_ago < settle_s
+    changed = added if settling else max(reported, added)
     if changed < STATISTICS_MIN_CHANGES or (known >= 0 and changed < STATISTICS_STALE_FRACTION * known):
         return False
     if not conn.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _ANALYZE_LOCK}).scalar_one():
