@@ -35,10 +35,16 @@ log = logging.getLogger("claimwire")
 
 @dataclass
 class PollOutcome:
+    """What a poll keeps of one feed's answer until the batch's state is written: its items and validators,
+    not its body. A batch of polls completes together, and real feeds that carry every article's full
+    text run to megabytes each."""
+
     feed: feed_state.FeedState
     status: str  # 'ok' | 'not_modified' | 'unchanged' | 'failed'
     items: list[FeedItem] = field(default_factory=list)
-    page: Page | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None  # of an 'ok' body: next time, the same bytes are 'unchanged'
     failure: Failure | None = None
     warning: str | None = None
 
@@ -80,17 +86,18 @@ async def _poll_one(fetcher: Fetcher, feed: feed_state.FeedState) -> PollOutcome
         page = await fetcher.fetch(feed.url, kind="feed", validators=Validators(feed.etag, feed.last_modified))
     except FetchError as exc:
         return PollOutcome(feed, "failed", failure=failure_from(exc, "feed", feed.url, "poll"))
+    validators = {"etag": page.headers.get("etag"), "last_modified": page.headers.get("last-modified")}
     if page.status == 304:
-        return PollOutcome(feed, "not_modified", page=page)
+        return PollOutcome(feed, "not_modified", **validators)
     digest = body_hash(page.body)
     if feed.body_hash and digest == feed.body_hash:
-        return PollOutcome(feed, "unchanged", page=page)  # servers lie about validators; bytes don't
+        return PollOutcome(feed, "unchanged", **validators)  # servers lie about validators; bytes don't
     try:
         parsed = parse_feed(page.body, page.final_url, headers=page.headers)
     except FeedParseError as exc:
-        return PollOutcome(feed, "failed", page=page, failure=Failure("feed", feed.url, "parse", str(exc)))
+        return PollOutcome(feed, "failed", failure=Failure("feed", feed.url, "parse", str(exc)))
     warning = f"malformed feed, items kept: {parsed.bozo_message}" if parsed.bozo else None
-    return PollOutcome(feed, "ok", items=parsed.items, page=page, warning=warning)
+    return PollOutcome(feed, "ok", items=parsed.items, body_hash=digest, warning=warning, **validators)
 
 
 async def _poll_all(settings: Settings, feeds: Sequence[feed_state.FeedState]) -> list[PollOutcome]:
@@ -138,15 +145,15 @@ def poll_feeds(
                         max_attempts=10**6,
                     )  # feeds are never given up on, only backed off
                 continue
-            page = outcome.page
             feed_state.record_poll_success(
                 conn,
                 feed,
                 status=outcome.status if outcome.status != "unchanged" else "not_modified",
                 now=now,
-                etag=page.headers.get("etag"),
-                last_modified=page.headers.get("last-modified"),
-                body_hash=body_hash(page.body) if outcome.status == "ok" else None,
+                etag=outcome.etag,
+                last_modified=outcome.last_modified,
+                body_hash=outcome.body_hash,
+                warning=outcome.warning,
             )
             if feed.consecutive_failures:  # only a feed that was failing has a failure row to close
                 resolve_failure(conn, kind="feed", target=feed.url, now=now)

@@ -119,17 +119,23 @@ def record_poll_success(
     etag: str | None = None,
     last_modified: str | None = None,
     body_hash: str | None = None,
+    warning: str | None = None,
 ) -> None:
+    """A feed answered. ``warning``: what was wrong with a body whose items were kept anyway (a malformed
+    feed), kept in ``last_error`` until a new body parses cleanly; the feed is not failing."""
     values = {
         "last_polled_at": now,
         "last_success_at": now,
         "last_status": status,
         "consecutive_failures": 0,
-        "last_error": None,
         "next_poll_at": now + timedelta(seconds=feed.poll_interval_s),
     }
-    if status == "ok":  # a 304 keeps the validators we sent
-        values.update(etag=etag, last_modified=last_modified, body_hash=body_hash)
+    if status == "ok":  # a 304 keeps the validators we sent, and what was said of the body they stand for
+        values.update(
+            etag=etag, last_modified=last_modified, body_hash=body_hash, last_error=warning and warning[:2000]
+        )
+    elif feed.consecutive_failures:
+        values["last_error"] = None  # the failure's message, not the body's
     conn.execute(update(Feed).where(Feed.id == feed.id).values(**values))
 
 

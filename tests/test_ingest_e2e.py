@@ -162,8 +162,11 @@ def test_ingest_end_to_end(db_url, tmp_path, http_server, prefect_harness):
     assert "HTTP 500" in failures[http_server.url("/down.xml")].error
     # The malformed feed still gave its item (seeds[2] was also in the Atom feed: one article).
     with engine.connect() as conn:
-        broken = conn.execute(text("SELECT last_status, consecutive_failures FROM feeds WHERE name = 'Broken'")).one()
-        assert tuple(broken) == ("ok", 0)
+        broken = conn.execute(
+            text("SELECT last_status, consecutive_failures, last_error FROM feeds WHERE name = 'Broken'")
+        ).one()
+        assert tuple(broken[:2]) == ("ok", 0)
+        assert broken.last_error.startswith("malformed feed, items kept: "), broken.last_error
         down = conn.execute(text("SELECT consecutive_failures, next_poll_at FROM feeds WHERE name = 'Down'")).one()
         assert down.consecutive_failures == 1
 
@@ -185,8 +188,11 @@ def test_ingest_end_to_end(db_url, tmp_path, http_server, prefect_harness):
     with engine.connect() as conn:
         runs = conn.execute(text("SELECT kind, status, feeds_polled FROM v_runs ORDER BY run_id")).all()
         down = conn.execute(text("SELECT consecutive_failures FROM feeds WHERE name = 'Down'")).scalar_one()
+        broken_again = conn.execute(text("SELECT last_status, last_error FROM feeds WHERE name = 'Broken'")).one()
     assert [(r.kind, r.status) for r in runs] == [("ingest", "completed"), ("ingest", "completed")]
     assert down == 2
+    # The same malformed bytes again: still the same warning, not a clean bill of health.
+    assert broken_again.last_status == "not_modified" and broken_again.last_error == broken.last_error
     engine.dispose()
 
 

@@ -1,0 +1,111 @@
+"""What one batch of feed polls holds in memory, with feeds that carry every article's full text.
+
+    python benchmarks/poll_memory.py --feeds 200 --items 20
+
+Serves ``--feeds`` RSS feeds on 127.0.0.1, each of ``--items`` items with the whole article in
+``content:encoded`` (as WordPress and many newsrooms publish them: ~150 KB a feed here), and polls one
+batch of them (``feed_batch_size``, 200) in this process with ``stages.poll_feeds``, as ingest does.
+Prints the batch's peak resident memory over the process's size before it (VmHWM after resetting it),
+after a warm-up poll of one feed has loaded every module. Linux only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import re
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from throughput import WORKLOAD_SETTINGS, make_articles  # noqa: E402
+
+from tests.httpserver import TestServer  # noqa: E402
+
+
+def _status_mib(key: str) -> float:
+    return int(re.search(key + r":\s+(\d+)", Path("/proc/self/status").read_text()).group(1)) / 1024
+
+
+def full_text_feed(title: str, base: str, articles, prefix: str) -> bytes:
+    items = []
+    for j, article in enumerate(articles):
+        paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in article.body.split("\n"))
+        items.append(
+            f"<item><title>{html.escape(article.title)}</title><link>{base}/{prefix}/{j}</link>"
+            f"<guid>{prefix}-{j}</guid><pubDate>Mon, 02 Nov 2026 12:00:00 GMT</pubDate>"
+            f"<description>{html.escape(article.body[:300])}</description>"
+            f"<content:encoded>{html.escape(paragraphs)}</content:encoded></item>"
+        )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>'
+        '<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/">'
+        f"<channel><title>{title}</title><link>{base}</link><description>News</description>"
+        f"{''.join(items)}</channel></rss>"
+    ).encode()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--feeds", type=int, default=200)
+    parser.add_argument("--items", type=int, default=20)
+    args = parser.parse_args()
+
+    from flows import stages
+    from flows.allocator import limit_malloc_arenas, release_free_memory
+    from flows.settings import Settings
+    from storage import feed_state, init_db, make_engine
+
+    limit_malloc_arenas()  # as the CLI does
+    articles = make_articles(args.items * 4)
+    server = TestServer().start()
+    try:
+        feeds, feed_bytes = [], 0
+        for f in range(args.feeds + 1):  # one more for the warm-up
+            chosen = [articles[(f + j) % len(articles)] for j in range(args.items)]
+            body = full_text_feed(f"Feed {f}", server.base, chosen, f"f{f}")
+            feed_bytes += len(body)
+            feeds.append(server.add(f"/feeds/{f}.xml", body=body, content_type="application/rss+xml"))
+        with tempfile.TemporaryDirectory() as tmp:
+            db = f"sqlite:///{tmp}/poll-memory.db"
+            settings = Settings(db=db, allow_private_networks=True, **WORKLOAD_SETTINGS)
+            engine = make_engine(db)
+            init_db(engine)
+            with engine.begin() as conn:
+                feed_state.sync_feeds(conn, [feed_state.FeedConfig(url) for url in feeds])
+                due = feed_state.due_feeds(conn, feeds, datetime.now(UTC))
+            stages.poll_feeds(engine, settings, due[:1])
+            release_free_memory()
+            Path("/proc/self/clear_refs").write_text("5")  # VmHWM starts again from the current RSS
+            before = _status_mib("VmRSS")
+            started = time.perf_counter()
+            stats = stages.poll_feeds(engine, settings, due[1 : 1 + settings.feed_batch_size])
+            seconds = time.perf_counter() - started
+            peak = _status_mib("VmHWM")
+            engine.dispose()
+    finally:
+        server.stop()
+    polled = min(args.feeds, settings.feed_batch_size)
+    print(
+        json.dumps(
+            {
+                "feeds_polled": stats.feeds_polled,
+                "items_enqueued": stats.extra.get("items_new"),
+                "feed_kib_mean": round(feed_bytes / (args.feeds + 1) / 1024, 1),
+                "batch_feed_mib": round(feed_bytes / (args.feeds + 1) * polled / 2**20, 1),
+                "seconds": round(seconds, 2),
+                "peak_over_start_mib": round(peak - before, 1),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
