@@ -18,14 +18,13 @@ import re
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from throughput import WORKLOAD_SETTINGS, make_articles  # noqa: E402
+from throughput import make_articles, workload_database  # noqa: E402
 
 from tests.httpserver import TestServer  # noqa: E402
 
@@ -60,8 +59,6 @@ def main() -> None:
 
     from flows import stages
     from flows.allocator import limit_malloc_arenas, release_free_memory
-    from flows.settings import Settings
-    from storage import feed_state, init_db, make_engine
 
     limit_malloc_arenas()  # as the CLI does
     articles = make_articles(args.items * 4)
@@ -74,13 +71,7 @@ def main() -> None:
             feed_bytes += len(body)
             feeds.append(server.add(f"/feeds/{f}.xml", body=body, content_type="application/rss+xml"))
         with tempfile.TemporaryDirectory() as tmp:
-            db = f"sqlite:///{tmp}/poll-memory.db"
-            settings = Settings(db=db, allow_private_networks=True, **WORKLOAD_SETTINGS)
-            engine = make_engine(db)
-            init_db(engine)
-            with engine.begin() as conn:
-                feed_state.sync_feeds(conn, [feed_state.FeedConfig(url) for url in feeds])
-                due = feed_state.due_feeds(conn, feeds, datetime.now(UTC))
+            engine, settings, due = workload_database(f"sqlite:///{tmp}/poll-memory.db", feeds)
             stages.poll_feeds(engine, settings, due[:1])
             release_free_memory()
             Path("/proc/self/clear_refs").write_text("5")  # VmHWM starts again from the current RSS

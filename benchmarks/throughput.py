@@ -23,6 +23,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -30,6 +31,12 @@ sys.path.insert(0, str(ROOT))
 from tests.fixtures.cli import cli_command, ingest_command  # noqa: E402
 from tests.fixtures.site import FixtureArticle, article_html, atom_feed  # noqa: E402
 from tests.httpserver import TestServer  # noqa: E402
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from flows.settings import Settings
+    from storage.feed_state import FeedState
 
 POLNEAR = ROOT.parent / "shared" / "eval" / "polnear" / "dev" / "text"
 # The workload's settings: everything is on 127.0.0.1, so no politeness delay, and every item is taken.
@@ -83,6 +90,21 @@ def serve_workload(server: TestServer, articles: list[FixtureArticle], n_feeds: 
             )
         )
     return feeds
+
+
+def workload_database(db: str, feeds: list[str]) -> tuple[Engine, Settings, list[FeedState]]:
+    """For a stage run in this process: a database at the newest schema with ``feeds`` configured, the
+    workload's settings, and the feeds as due (engine, settings, due feeds)."""
+    from flows.settings import Settings
+    from storage import feed_state, init_db, make_engine
+
+    settings = Settings(db=db, allow_private_networks=True, **WORKLOAD_SETTINGS)
+    engine = make_engine(db)
+    init_db(engine)
+    with engine.begin() as conn:
+        feed_state.sync_feeds(conn, [feed_state.FeedConfig(url) for url in feeds])
+        due = feed_state.due_feeds(conn, feeds, datetime.now(UTC))
+    return engine, settings, due
 
 
 def fresh_db(kind: str, tmp: Path) -> tuple[str, callable]:

@@ -21,7 +21,6 @@ import re
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,22 +108,14 @@ def main() -> None:
     server.start()  # its own process, so the pages it serves are not in the worker's memory
     feeds = urls.get()
 
-    from throughput import WORKLOAD_SETTINGS
+    from throughput import workload_database
 
     from flows import stages
     from flows.allocator import limit_malloc_arenas
-    from flows.settings import Settings
-    from storage import feed_state, init_db, make_engine
 
     limit_malloc_arenas()  # as the CLI does; an explicit MALLOC_ARENA_MAX wins
     with tempfile.TemporaryDirectory() as tmp:
-        db = f"sqlite:///{tmp}/worker-memory.db"
-        settings = Settings(db=db, allow_private_networks=True, **WORKLOAD_SETTINGS)
-        engine = make_engine(db)
-        init_db(engine)
-        with engine.begin() as conn:
-            feed_state.sync_feeds(conn, [feed_state.FeedConfig(url) for url in feeds])
-            due = feed_state.due_feeds(conn, feeds, datetime.now(UTC))
+        engine, settings, due = workload_database(f"sqlite:///{tmp}/worker-memory.db", feeds)
         stages.poll_feeds(engine, settings, due)
 
         batches: list[dict] = []

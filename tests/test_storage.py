@@ -8,7 +8,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, inspect, select, text, update
+from alembic.config import Config
+from sqlalchemy import Connection, func, inspect, select, text, update
 
 from extractors.dedup import content_hash, simhash
 from extractors.records import Article, Claim, ProcessedArticle, Quantity
@@ -217,25 +218,31 @@ def test_near_duplicates_are_judged_by_distance_and_point_to_the_first_original(
     engine.dispose()
 
 
+def _article_stored_at(conn: Connection, cfg: Config, revision: str) -> int:
+    """Bring an empty database to ``revision`` and store there an article with SIMHASH (no index rows)."""
+    from alembic import command
+
+    cfg.attributes["connection"] = conn
+    command.upgrade(cfg, revision)
+    return conn.execute(
+        text(
+            "INSERT INTO articles (url, canonical_url, origin, text, content_hash, simhash, word_count, "
+            "created_at) VALUES ('https://example.com/old', 'https://example.com/old', 'feed', :body, "
+            "'old-hash', :simhash, 40, CURRENT_TIMESTAMP) RETURNING id"
+        ),
+        {"body": BODY, "simhash": SIMHASH},
+    ).scalar_one()
+
+
 def test_upgrade_carries_simhashes_into_existing_bands(db_url):
     """Databases made before revision 0002 keep finding near duplicates of what they already hold."""
-    from alembic import command
 
     from storage.schema import alembic_config
 
     engine = make_engine(db_url)
     cfg = alembic_config(engine)
     with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0001")
-        article_id = conn.execute(
-            text(
-                "INSERT INTO articles (url, canonical_url, origin, text, content_hash, simhash, word_count, "
-                "created_at) VALUES ('https://example.com/old', 'https://example.com/old', 'feed', :body, "
-                "'old-hash', :simhash, 40, CURRENT_TIMESTAMP) RETURNING id"
-            ),
-            {"body": BODY, "simhash": SIMHASH},
-        ).scalar_one()
+        article_id = _article_stored_at(conn, cfg, "0001")
         conn.execute(
             text("INSERT INTO article_simhash_bands (article_id, band, value) VALUES (:article_id, :band, :value)"),
             [{"article_id": article_id, "band": band, "value": value} for band, value in _eight_bit_bands(SIMHASH)],
@@ -288,16 +295,7 @@ def test_upgrade_rekeys_existing_articles_by_16_bit_blocks(db_url):
     engine = make_engine(db_url)
     cfg = alembic_config(engine)
     with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0004")
-        article_id = conn.execute(
-            text(
-                "INSERT INTO articles (url, canonical_url, origin, text, content_hash, simhash, word_count, "
-                "created_at) VALUES ('https://example.com/old', 'https://example.com/old', 'feed', :body, "
-                "'old-hash', :simhash, 40, CURRENT_TIMESTAMP) RETURNING id"
-            ),
-            {"body": BODY, "simhash": SIMHASH},
-        ).scalar_one()
+        article_id = _article_stored_at(conn, cfg, "0004")
         conn.execute(
             text(
                 "INSERT INTO article_simhash_bands (article_id, band, value, simhash) "
