@@ -17,7 +17,6 @@ import json
 import random
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from throughput import fresh_db  # noqa: E402
+from throughput import scratch_database  # noqa: E402
 
 from storage import init_db, make_engine  # noqa: E402
 from storage.articles import find_duplicate, near_duplicate_candidates, simhash_index_rows  # noqa: E402
@@ -116,12 +115,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=20261129)
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        db_url, drop = fresh_db(args.database, Path(tmp))
-        try:
-            result = measure(db_url, args.articles, args.lookups, args.seed)
-        finally:
-            drop()
+    with scratch_database(args.database) as db_url:
+        result = measure(db_url, args.articles, args.lookups, args.seed)
     print(json.dumps(result | {"database": args.database}))
 
 

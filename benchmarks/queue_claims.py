@@ -15,7 +15,6 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from throughput import fresh_db  # noqa: E402
+from throughput import scratch_database  # noqa: E402
 
 from storage import init_db, make_engine, queue  # noqa: E402
 
@@ -66,12 +65,8 @@ def main() -> None:
     parser.add_argument("--claims", type=int, default=11)
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        db_url, drop = fresh_db(args.database, Path(tmp))
-        try:
-            result = measure(db_url, args.pending, args.limit, args.claims)
-        finally:
-            drop()
+    with scratch_database(args.database) as db_url:
+        result = measure(db_url, args.pending, args.limit, args.claims)
     print(json.dumps(result | {"database": args.database}))
 
 

@@ -13,6 +13,7 @@ Articles are unique news-length texts (600–1,500 words) assembled from the Pol
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -21,6 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -123,6 +125,18 @@ def fresh_db(kind: str, tmp: Path) -> tuple[str, callable]:
         admin.dispose()
 
     return PG_ADMIN.rsplit("/", 1)[0] + "/" + name, drop
+
+
+@contextlib.contextmanager
+def scratch_database(kind: str) -> Iterator[str]:
+    """The URL of a new, empty database of ``kind`` (a file in a temporary folder, or a PostgreSQL
+    database next to CLAIMWIRE_BENCH_PG), gone when the block ends."""
+    with tempfile.TemporaryDirectory() as tmp:
+        url, drop = fresh_db(kind, Path(tmp))
+        try:
+            yield url
+        finally:
+            drop()
 
 
 def run_measured(command: list[str], env: dict) -> tuple[float, int, str]:
