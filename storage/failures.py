@@ -29,8 +29,9 @@ def record_failure(
     now: datetime,
     retry_after_s: float | None = None,
     max_attempts: int = MAX_ATTEMPTS,
-) -> int:
-    """Upsert a failure and schedule its retry. Returns the attempt count."""
+) -> bool:
+    """Upsert a failure and schedule its retry, or give up on it after ``max_attempts``. Returns whether
+    it gave up."""
     table = FailureRow.__table__
     stmt = dialect_insert(conn, table).values(
         kind=kind,
@@ -58,7 +59,7 @@ def record_failure(
     conn.execute(
         update(FailureRow).where(FailureRow.id == row.id).values(next_retry_at=next_retry, gave_up=int(gave_up))
     )
-    return row.attempts
+    return gave_up
 
 
 def resolve_failure(conn: Connection, *, kind: str, target: str, now: datetime) -> None:

@@ -241,7 +241,7 @@ def record_url_failure(
     """Record why ``work`` failed and put its queue row aside: 'failed' until its retry is due, or
     'gave_up' after ``max_attempts``. Returns whether it gave up. A row that gave up is never claimed
     again, so it leaves the 'failed' status that claims look through."""
-    attempts = record_failure(
+    gave_up = record_failure(
         conn,
         kind="url",
         target=work.url,
@@ -251,7 +251,6 @@ def record_url_failure(
         retry_after_s=retry_after_s,
         max_attempts=max_attempts,
     )
-    gave_up = attempts >= max_attempts
     conn.execute(
         update(QueuedUrl)
         .where(QueuedUrl.id == work.id)
