@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from alembic.config import Config
-from sqlalchemy import Connection, func, inspect, select, text, update
+from sqlalchemy import Connection, Engine, func, inspect, select, text, update
 
 from extractors.dedup import content_hash, simhash
 from extractors.records import Article, Claim, ProcessedArticle, Quantity
@@ -245,7 +245,7 @@ def test_upgrade_carries_simhashes_into_existing_bands(db_url):
         article_id = _article_stored_at(conn, cfg, "0001")
         conn.execute(
             text("INSERT INTO article_simhash_bands (article_id, band, value) VALUES (:article_id, :band, :value)"),
-            [{"article_id": article_id, "band": band, "value": value} for band, value in _eight_bit_bands(SIMHASH)],
+            [{"article_id": article_id, "band": band, "value": value} for band, value in _index_keys(SIMHASH, 8)],
         )
     assert init_db(engine) is True
     with engine.connect() as conn:
@@ -257,9 +257,10 @@ def test_upgrade_carries_simhashes_into_existing_bands(db_url):
     engine.dispose()
 
 
-def _eight_bit_bands(signature: int) -> list[tuple[int, int]]:
-    """How revisions before 0005 keyed an article: eight 8-bit bands, lowest bits first."""
-    return [(band, ((signature & (2**64 - 1)) >> (8 * band)) & 255) for band in range(8)]
+def _index_keys(signature: int, bits: int) -> list[tuple[int, int]]:
+    """(band, value) of a simhash cut into ``bits``-bit pieces, lowest bits first: 8 before revision 0005,
+    16 since."""
+    return [(band, ((signature & (2**64 - 1)) >> (bits * band)) & (2**bits - 1)) for band in range(64 // bits)]
 
 
 # 6 bits from SIMHASH and no 16-bit block left whole (two blocks one bit off): an 8-bit band is.
@@ -279,9 +280,7 @@ def test_a_near_duplicate_with_every_block_changed_is_found(db_url):
             {"id": original.article_id},
         ).all()
     assert copy.duplicate_of == original.article_id
-    assert [tuple(key) for key in keys] == [
-        (block, (SIMHASH & (2**64 - 1)) >> (16 * block) & 0xFFFF) for block in range(4)
-    ]
+    assert [tuple(key) for key in keys] == _index_keys(SIMHASH, 16)
     engine.dispose()
 
 
@@ -303,15 +302,13 @@ def test_upgrade_rekeys_existing_articles_by_16_bit_blocks(db_url):
             ),
             [
                 {"article_id": article_id, "band": band, "value": value, "simhash": SIMHASH}
-                for band, value in _eight_bit_bands(SIMHASH)
+                for band, value in _index_keys(SIMHASH, 8)
             ],
         )
     assert init_db(engine) is True
     with engine.begin() as conn:
         keys = conn.execute(text("SELECT band, value FROM article_simhash_bands ORDER BY band")).all()
-        assert [tuple(key) for key in keys] == [
-            (block, (SIMHASH & (2**64 - 1)) >> (16 * block) & 0xFFFF) for block in range(4)
-        ]
+        assert [tuple(key) for key in keys] == _index_keys(SIMHASH, 16)
         copy = save_processed(
             conn, replace(_article("https://example.com/new", BODY + " Again."), simhash=SPREAD_NEAR_SIMHASH)
         )
@@ -323,7 +320,7 @@ def test_upgrade_rekeys_existing_articles_by_16_bit_blocks(db_url):
             text("SELECT band, value FROM article_simhash_bands WHERE article_id = :id ORDER BY band"),
             {"id": article_id},
         ).all()
-    assert [tuple(key) for key in keys] == _eight_bit_bands(SIMHASH)
+    assert [tuple(key) for key in keys] == _index_keys(SIMHASH, 8)
     engine.dispose()
 
 
@@ -549,7 +546,7 @@ def test_a_claim_reads_about_what_it_takes_however_long_the_queue(db_url):
     engine.dispose()
 
 
-def _assert_claims_read_at_most(engine, now, limit: int) -> None:
+def _assert_claims_read_at_most(engine: Engine, now: datetime, limit: int) -> None:
     """Each part of a claim, as PostgreSQL runs it: no Sort, and at most ``limit`` rows read."""
     from storage import queue
     from storage.models import QueuedUrl
