@@ -33,9 +33,11 @@ def task_runner(settings: Settings):
     if settings.task_runner == "dask":
         from prefect_dask import DaskTaskRunner
 
+        from flows.dask_runner import LocalDaskTaskRunner
+
         if settings.dask_address:  # a shared cluster: workers on other machines do the heavy stages
             return DaskTaskRunner(address=settings.dask_address)
-        return DaskTaskRunner(
+        return LocalDaskTaskRunner(
             cluster_kwargs={
                 "n_workers": max(1, settings.workers),
                 "threads_per_worker": 1,

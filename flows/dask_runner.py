@@ -1,0 +1,64 @@
+"""The local Dask cluster of ``task_runner: dask``: no statistical profiler, a fresh worker every round.
+
+Two things made a Dask worker's memory grow with the backfill where a process-runner worker's does not
+(benchmarks/RESULTS.md, "Dask workers"):
+
+- **The profiler.** Every Dask worker samples the stack of each running task 100 times a second and
+  keeps what it saw: a call tree per task and one per second, for up to 1,000 seconds
+  (``distributed.admin.low-level-log-length``). A claimwire worker runs one task for a whole round of
+  articles, deep in spaCy, lxml and trafilatura, so those trees grew all round: in the 1,000-article
+  benchmark each Dask worker went from 265 to 321.6 MiB, ~0.11 MiB per article. With the profiler off
+  they peak at 260.3 MiB, as process-runner workers do, and run a little faster (the sampling takes
+  the GIL). The profiler feeds Dask's dashboard, which claimwire's local cluster does not serve.
+- **Long-lived workers.** With the profiler off, a Dask worker that drains round after round still
+  crept, 260.7 → 264.3 MiB over its first five rounds of a 10,000-article backfill, as process-runner
+  workers did before each round got a fresh process (``flows/process_runner.py``). So a worker that
+  finishes a round is restarted by its nanny before the next round is submitted.
+
+Workers of a cluster of your own (``dask_address``) read their own configuration and may serve other
+clients, so neither is done to them: start them with ``DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False``
+(README, "Scaling out").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dask
+from distributed import LocalCluster
+from prefect.futures import PrefectFuture
+from prefect_dask import DaskTaskRunner
+
+WORKER_PROFILER = "distributed.worker.profile.enabled"
+
+
+def local_cluster(**cluster_kwargs: Any) -> LocalCluster:
+    """A ``LocalCluster`` whose workers run without the statistical profiler.
+
+    Each worker's nanny copies the configuration it was created under into the worker process (and into
+    the process that replaces it on a restart), so the setting only has to hold while the cluster is built."""
+    with dask.config.set({WORKER_PROFILER: False}):
+        return LocalCluster(**cluster_kwargs)
+
+
+class LocalDaskTaskRunner(DaskTaskRunner):
+    """Prefect's ``DaskTaskRunner`` on a local cluster of claimwire's own (``local_cluster``)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("cluster_class", local_cluster)
+        super().__init__(**kwargs)
+
+    def recycle_worker_of(self, future: PrefectFuture[Any]) -> list[str]:
+        """Restart the worker process that ran ``future``, a finished round whose result has been read,
+        so that what the process accumulated goes with it. Returns the addresses restarted.
+
+        The result is released first: a result lost with its worker while still wanted would be
+        computed again, i.e. the round run twice."""
+        dask_future = future.wrapped_future
+        holders = list(self.client.who_has(dask_future).get(dask_future.key, ()))
+        dask_future.release()
+        if holders:
+            # A worker that fails to come back is replaced by nothing: the cluster runs on with fewer,
+            # and the drain's next round goes to a worker that is there.
+            self.client.restart_workers(holders, raise_for_error=False)
+        return holders
