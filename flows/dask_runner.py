@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import dask
 from distributed import LocalCluster
 from prefect.futures import PrefectFuture
 from prefect_dask import DaskTaskRunner
@@ -35,10 +34,11 @@ WORKER_PROFILER = "distributed.worker.profile.enabled"
 def local_cluster(**cluster_kwargs: Any) -> LocalCluster:
     """A ``LocalCluster`` whose workers run without the statistical profiler.
 
-    Each worker's nanny copies the configuration it was created under into the worker process (and into
-    the process that replaces it on a restart), so the setting only has to hold while the cluster is built."""
-    with dask.config.set({WORKER_PROFILER: False}):
-        return LocalCluster(**cluster_kwargs)
+    The setting goes to each worker's nanny, which applies it in every worker process it starts,
+    restarts included. Setting it only while the cluster is built is not enough: a nanny keeps a shallow
+    copy of the configuration, whose nested values follow the global one back to the default, so the
+    workers that replaced the first ones profiled again (measured: 260 → 313 MiB in a round)."""
+    return LocalCluster(**cluster_kwargs, config={WORKER_PROFILER: False})
 
 
 class LocalDaskTaskRunner(DaskTaskRunner):

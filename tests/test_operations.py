@@ -344,20 +344,23 @@ def test_parallel_task_runners_store_every_article_once(runner, pg_url, tmp_path
     assert counts(pg_url, "SELECT count(*) FROM fetch_queue WHERE status NOT IN ('done', 'duplicate')")[0][0] == 0
 
 
-def test_dask_workers_keep_no_profile_of_what_they_run(prefect_harness):
+def test_dask_workers_keep_no_profile_of_what_they_run_before_or_after_a_restart(prefect_harness):
     """A worker's task runs for a whole round; Dask's profiler would keep a call tree of it that grows
-    all round (~0.11 MiB per article in the benchmark). The same probe on a stock Dask runner shows
-    the profiler's record, so the probe can tell."""
+    all round (~0.11 MiB per article in the benchmark). claimwire's local cluster restarts a worker
+    between rounds, and the worker that replaces it must not profile either (a configuration set only
+    while the cluster was built once let it). The same probe on a stock Dask runner shows the
+    profiler's record, so the probe can tell."""
     from prefect import flow, task
+    from prefect.context import FlowRunContext
     from prefect_dask import DaskTaskRunner
 
     from flows.runtime import task_runner
     from flows.settings import Settings
 
     @task
-    def busy_round(seconds: float) -> int:
+    def busy_round(seconds: float) -> tuple[str, int]:
         """Work in the worker's task thread, long enough for the profiler to sample it and close a
-        cycle (1 s), then report how many sampled seconds the worker keeps."""
+        cycle (1 s); report the worker and how many sampled seconds and tasks it keeps."""
         from distributed import get_worker
 
         worker = get_worker()
@@ -365,18 +368,27 @@ def test_dask_workers_keep_no_profile_of_what_they_run(prefect_harness):
         while time.monotonic() < deadline:
             sum(range(10_000))
         time.sleep(1.2)  # past the profiler's next cycle, which files the samples away
-        return len(worker.profile_history) + len(worker.profile_keys)
+        return worker.address, len(worker.profile_history) + len(worker.profile_keys)
 
     @flow
-    def probe() -> int:
-        return busy_round.submit(1.5).result()
+    def two_rounds() -> list[tuple[str, int]]:
+        first = busy_round.submit(1.5)
+        rounds = [first.result()]
+        recycle = getattr(FlowRunContext.get().task_runner, "recycle_worker_of", None)
+        if recycle is not None:
+            assert recycle(first) == [rounds[0][0]]
+        rounds.append(busy_round.submit(1.5).result())
+        return rounds
 
     claimwire_dask = task_runner(Settings(task_runner="dask", workers=1))
-    assert probe.with_options(task_runner=claimwire_dask)() == 0
+    (first_worker, first_kept), (second_worker, second_kept) = two_rounds.with_options(task_runner=claimwire_dask)()
+    assert second_worker != first_worker  # a new worker process, at a new address
+    assert (first_kept, second_kept) == (0, 0)
     stock_dask = DaskTaskRunner(
         cluster_kwargs={"n_workers": 1, "threads_per_worker": 1, "processes": True, "dashboard_address": None}
     )
-    assert probe.with_options(task_runner=stock_dask)() > 0
+    (_, kept), (_, kept_later) = two_rounds.with_options(task_runner=stock_dask)()
+    assert kept > 0 and kept_later > kept
 
 
 def _descendants_while_running(process: subprocess.Popen, timeout_s: float = 600) -> dict[int, str]:
