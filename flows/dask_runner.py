@@ -10,8 +10,8 @@ Two things made a Dask worker's memory grow with the backfill where a process-ru
   benchmark each Dask worker went from 265 to 321.6 MiB, ~0.11 MiB per article. With the profiler off
   they peak at 260.3 MiB, as process-runner workers do, and run a little faster (the sampling takes
   the GIL). The profiler feeds Dask's dashboard, which claimwire's local cluster does not serve.
-- **Long-lived workers.** With the profiler off, a Dask worker that drains round after round still
-  crept, 260.7 → 264.3 MiB over its first five rounds of a 10,000-article backfill, as process-runner
+- **Long-lived workers.** With the profiler off, a Dask worker that drained round after round still
+  crept, 260.7 → 265.5 MiB over the ten rounds it ran of a 10,000-article backfill, as process-runner
   workers did before each round got a fresh process (``flows/process_runner.py``). So a worker that
   finishes a round is restarted by its nanny before the next round is submitted.
 
