@@ -15,6 +15,7 @@ from storage.models import Feed, FeedEntry
 from storage.writes import insert_ignore
 
 MAX_BACKOFF_S = 24 * 3600
+ERROR_CHARS = 2000  # of a failure's message or a malformed body's warning kept in feeds.last_error
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ def record_poll_success(
     }
     if status == "ok":  # a 304 keeps the validators we sent, and what was said of the body they stand for
         values.update(
-            etag=etag, last_modified=last_modified, body_hash=body_hash, last_error=warning and warning[:2000]
+            etag=etag, last_modified=last_modified, body_hash=body_hash, last_error=warning and warning[:ERROR_CHARS]
         )
     elif feed.consecutive_failures:
         values["last_error"] = None  # the failure's message, not the body's
@@ -158,7 +159,7 @@ def record_poll_failure(
             last_polled_at=now,
             last_status="failed" if charge else "outage",
             consecutive_failures=failures,
-            last_error=error[:2000],
+            last_error=error[:ERROR_CHARS],
             next_poll_at=now + timedelta(seconds=delay),
         )
     )
