@@ -1,4 +1,4 @@
-"""The local Dask cluster of ``task_runner: dask``: no statistical profiler, a fresh worker every round.
+"""The local Dask cluster of ``task_runner: dask``: workers without Dask's statistical profiler.
 
 Two things made a Dask worker's memory grow with the backfill where a process-runner worker's does not
 (benchmarks/RESULTS.md, "Dask workers"):
@@ -10,13 +10,17 @@ Two things made a Dask worker's memory grow with the backfill where a process-ru
   benchmark each Dask worker went from 265 to 321.6 MiB, ~0.11 MiB per article. With the profiler off
   they peak at 260.3 MiB, as process-runner workers do, and run a little faster (the sampling takes
   the GIL). The profiler feeds Dask's dashboard, which claimwire's local cluster does not serve.
-- **Long-lived workers.** With the profiler off, a Dask worker that drained round after round still
-  crept, 260.7 → 265.5 MiB over the ten rounds it ran of a 10,000-article backfill, as process-runner
-  workers did before each round got a fresh process (``flows/process_runner.py``). So a worker that
-  finishes a round is restarted by its nanny before the next round is submitted.
+- **Long-lived workers** (not fixed). With the profiler off, a Dask worker that drains round after
+  round still creeps, 260.7 → 265.5 MiB over the ten rounds it ran of a 10,000-article backfill, as
+  process-runner workers did before each round got a fresh process (``flows/process_runner.py``).
+  Restarting the worker that finished a round before submitting the next (``Client.restart_workers``)
+  held every round at 259.5–260.5 MiB, but raced: a round submitted meanwhile could land on a worker
+  whose finished round was not yet handled, and that restart killed it mid-round (Dask ran it again;
+  the articles were stored once, the run's counts lost the first attempt's). Doing it safely needs
+  each round pinned to the worker it will restart; until then the Dask workers live for the run.
 
 Workers of a cluster of your own (``dask_address``) read their own configuration and may serve other
-clients, so neither is done to them: start them with ``DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False``
+clients, so nothing is done to them: start them with ``DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False``
 (README, "Scaling out").
 """
 
@@ -25,7 +29,6 @@ from __future__ import annotations
 from typing import Any
 
 from distributed import LocalCluster
-from prefect.futures import PrefectFuture
 from prefect_dask import DaskTaskRunner
 
 WORKER_PROFILER = "distributed.worker.profile.enabled"
@@ -47,18 +50,3 @@ class LocalDaskTaskRunner(DaskTaskRunner):
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("cluster_class", local_cluster)
         super().__init__(**kwargs)
-
-    def recycle_worker_of(self, future: PrefectFuture[Any]) -> list[str]:
-        """Restart the worker process that ran ``future``, a finished round whose result has been read,
-        so that what the process accumulated goes with it. Returns the addresses restarted.
-
-        The result is released first: a result lost with its worker while still wanted would be
-        computed again, i.e. the round run twice."""
-        dask_future = future.wrapped_future
-        holders = list(self.client.who_has(dask_future).get(dask_future.key, ()))
-        dask_future.release()
-        if holders:
-            # A worker that fails to come back is replaced by nothing: the cluster runs on with fewer,
-            # and the drain's next round goes to a worker that is there.
-            self.client.restart_workers(holders, raise_for_error=False)
-        return holders
