@@ -1,4 +1,4 @@
-"""The local Dask cluster of ``task_runner: dask``: workers without Dask's statistical profiler.
+"""The local Dask cluster of ``task_runner: dask``: no statistical profiler, a fresh worker every round.
 
 Two things made a Dask worker's memory grow with the backfill where a process-runner worker's does not
 (benchmarks/RESULTS.md, "Dask workers"):
@@ -10,14 +10,17 @@ Two things made a Dask worker's memory grow with the backfill where a process-ru
   benchmark each Dask worker went from 265 to 321.6 MiB, ~0.11 MiB per article. With the profiler off
   they peak at 260.3 MiB, as process-runner workers do, and run a little faster (the sampling takes
   the GIL). The profiler feeds Dask's dashboard, which claimwire's local cluster does not serve.
-- **Long-lived workers** (not fixed). With the profiler off, a Dask worker that drains round after
-  round still creeps, 260.7 → 265.5 MiB over the ten rounds it ran of a 10,000-article backfill, as
-  process-runner workers did before each round got a fresh process (``flows/process_runner.py``).
-  Restarting the worker that finished a round before submitting the next (``Client.restart_workers``)
-  held every round at 259.5–260.5 MiB, but raced: a round submitted meanwhile could land on a worker
-  whose finished round was not yet handled, and that restart killed it mid-round (Dask ran it again;
-  the articles were stored once, the run's counts lost the first attempt's). Doing it safely needs
-  each round pinned to the worker it will restart; until then the Dask workers live for the run.
+- **Long-lived workers.** With the profiler off, a Dask worker that drained round after round still
+  crept, 260.7 → 265.5 MiB over the ten rounds it ran of a 10,000-article backfill, as process-runner
+  workers did before each round got a fresh process (``flows/process_runner.py``). So the worker that
+  finished a round is restarted by its nanny before the drain submits the next round.
+
+A restart must never hit a round in flight. Left to itself Dask may put a new round on any idle
+worker, including one whose finished round is about to be recycled (it happened: the round was killed,
+run again, and the run's counts lost the first attempt). So every worker carries a resource of its own,
+a *slot*, and every round asks for a free slot: it runs on that worker only, a restarted one included
+(its nanny starts it with the same slot), and the worker restarted after a round is the one whose slot
+that round held. A slot goes back to the free list only once its worker is back.
 
 Workers of a cluster of your own (``dask_address``) read their own configuration and may serve other
 clients, so nothing is done to them: start them with ``DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False``
@@ -26,27 +29,98 @@ clients, so nothing is done to them: start them with ``DASK_DISTRIBUTED__WORKER_
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
-from distributed import LocalCluster
+import dask
+from distributed import LocalCluster, SpecCluster
+from prefect.futures import PrefectFuture
+from prefect.logging import get_logger
 from prefect_dask import DaskTaskRunner
 
 WORKER_PROFILER = "distributed.worker.profile.enabled"
+logger = get_logger("claimwire.dask")
 
 
-def local_cluster(**cluster_kwargs: Any) -> LocalCluster:
-    """A ``LocalCluster`` whose workers run without the statistical profiler.
+def slot_resource(worker_name: Any) -> str:
+    """The Dask resource only worker ``worker_name`` has, one unit of it: a task that asks for it runs
+    there and nowhere else, on whichever process the worker's nanny is running at the time."""
+    return f"claimwire-slot-{worker_name}"
 
-    The setting goes to each worker's nanny, which applies it in every worker process it starts,
-    restarts included. Setting it only while the cluster is built is not enough: a nanny keeps a shallow
-    copy of the configuration, whose nested values follow the global one back to the default, so the
-    workers that replaced the first ones profiled again (measured: 260 → 313 MiB in a round)."""
-    return LocalCluster(**cluster_kwargs, config={WORKER_PROFILER: False})
+
+class _OneSlotPerWorker(SpecCluster):
+    """Gives each worker of the spec its own slot resource (``slot_resource``). Sits between
+    ``LocalCluster`` and ``SpecCluster`` so that LocalCluster's own worker spec is kept whole."""
+
+    def __init__(self, *args: Any, workers: dict[Any, dict] | None = None, **kwargs: Any) -> None:
+        workers = {
+            name: {**spec, "options": {**spec["options"], "resources": {slot_resource(name): 1}}}
+            for name, spec in (workers or {}).items()
+        }
+        self.slots = [slot_resource(name) for name in workers]
+        super().__init__(*args, workers=workers, **kwargs)
+
+
+class SlottedLocalCluster(LocalCluster, _OneSlotPerWorker):
+    """A ``LocalCluster`` whose workers each carry a slot resource of their own."""
+
+
+def local_cluster(**cluster_kwargs: Any) -> SlottedLocalCluster:
+    """A local cluster whose workers run without the statistical profiler, one slot each.
+
+    The profiler setting goes to each worker's nanny, which applies it in every worker process it
+    starts, restarts included. Setting it only while the cluster is built is not enough: a nanny keeps a
+    shallow copy of the configuration, whose nested values follow the global one back to the default,
+    so the workers that replaced the first ones profiled again (measured: 260 → 313 MiB in a round)."""
+    return SlottedLocalCluster(**cluster_kwargs, config={WORKER_PROFILER: False})
 
 
 class LocalDaskTaskRunner(DaskTaskRunner):
-    """Prefect's ``DaskTaskRunner`` on a local cluster of claimwire's own (``local_cluster``)."""
+    """Prefect's ``DaskTaskRunner`` on a local cluster of claimwire's own (``local_cluster``), each task
+    run pinned to a worker of its own so that the worker can be restarted once the run is read."""
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("cluster_class", local_cluster)
         super().__init__(**kwargs)
+        self._free_slots: deque[str] | None = None
+        self._slot_of: dict[Any, str] = {}
+        self._recycling = True
+
+    def submit(self, task: Any, parameters: dict[str, Any], wait_for: Any = None, dependencies: Any = None) -> Any:
+        if self._free_slots is None:
+            _ = self.client  # the property starts the cluster on first use
+            self._free_slots = deque(getattr(self._cluster, "slots", []))
+        if not self._free_slots:
+            # More task runs than workers (or a cluster without slots): Dask places this one anywhere,
+            # so a worker restart could now hit it; none is done for the rest of the run.
+            self._recycling = False
+            return super().submit(task, parameters, wait_for=wait_for, dependencies=dependencies)
+        slot = self._free_slots.popleft()
+        with dask.annotate(resources={slot: 1}):
+            future = super().submit(task, parameters, wait_for=wait_for, dependencies=dependencies)
+        self._slot_of[future.task_run_id] = slot
+        return future
+
+    def recycle_worker_of(self, future: PrefectFuture[Any]) -> str | None:
+        """Restart the worker that ran ``future``, a finished task run whose result has been read, so
+        that what its process accumulated goes with it; its slot takes the next task run. Returns the
+        slot recycled, or None where nothing was restarted.
+
+        Safe because every task run in flight holds a slot of its own: nothing else can be running on
+        that worker. The result is released first: a result lost with its worker while still wanted
+        would be computed again, i.e. the round run twice."""
+        slot = self._slot_of.pop(future.task_run_id, None)
+        if slot is None or not self._recycling:
+            if slot is not None:
+                self._free_slots.append(slot)
+            return None
+        future.wrapped_future.release()
+        worker_name = next(name for name in self._cluster.worker_spec if slot_resource(name) == slot)
+        outcome = self.client.restart_workers([worker_name], raise_for_error=False)
+        if outcome.get(worker_name) != "OK":
+            # A task run pinned to a worker that does not come back would wait for it forever: the slot
+            # is retired and later task runs go wherever Dask puts them, with no more restarts.
+            logger.warning("Dask worker %s did not restart (%s); its slot is retired", worker_name, outcome)
+            return None
+        self._free_slots.append(slot)
+        return slot

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from prefect import flow, get_run_logger, task
+from prefect.futures import PrefectFuture
 
 from flows.config import effective_settings
 from flows.leases import LeaseBusy, acquire, release
@@ -95,10 +96,23 @@ def _submit_workers(settings: Settings, origins: list[str], run_id: int, **kwarg
             if round_batches and stats.extra.get("batches", 0) >= round_batches:
                 with engine.connect() as conn:
                     if queue.has_claimable(conn, now=datetime.now(UTC), origins=origins, **kwargs):
+                        fresh_worker_after(finished)
                         running.add(start_round())
     finally:
         engine.dispose()
     return total
+
+
+def fresh_worker_after(finished: PrefectFuture) -> str | None:
+    """The next round starts in a fresh worker process: the process runner starts one per task run
+    (flows/process_runner.py); claimwire's local Dask cluster restarts the worker that ran the round
+    (flows/dask_runner.py). Threads share the flow's process, and a cluster of your own is left as is.
+    Returns the Dask slot whose worker was restarted, None where nothing was."""
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    recycle = getattr(context.task_runner, "recycle_worker_of", None) if context else None
+    return recycle(finished) if recycle is not None else None
 
 
 @flow(name="ingest", log_prints=True)

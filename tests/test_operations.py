@@ -332,9 +332,10 @@ def test_parallel_task_runners_store_every_article_once(runner, pg_url, tmp_path
     # The workers report to the run's own throwaway API rather than each starting one more.
     api_servers = [pid for pid, cmdline in descendants.items() if "uvicorn" in cmdline]
     assert len(api_servers) == 1, descendants
-    if runner == "process":  # every round in a fresh process: five rounds, five worker processes or more
-        workers = [pid for pid, cmdline in descendants.items() if "multiprocessing.spawn" in cmdline]
-        assert len(workers) >= 5, descendants
+    # Every round in a fresh process (a new one per task run, or the Dask worker restarted after its
+    # round): five rounds, five worker processes or more.
+    workers = [pid for pid, cmdline in descendants.items() if "multiprocessing.spawn" in cmdline]
+    assert len(workers) >= 5, descendants
     rows = counts(pg_url, "SELECT canonical_url, count(*) FROM articles GROUP BY canonical_url")
     assert len(rows) == 9 and all(r[1] == 1 for r in rows)
     # Nine URLs carry seven distinct stories (the fixture pool repeats): two are stored as duplicates.
@@ -345,13 +346,14 @@ def test_parallel_task_runners_store_every_article_once(runner, pg_url, tmp_path
 
 def test_dask_workers_keep_no_profile_of_what_they_run_before_or_after_a_restart(prefect_harness):
     """A worker's task runs for a whole round; Dask's profiler would keep a call tree of it that grows
-    all round (~0.11 MiB per article in the benchmark). A worker that its nanny restarts must not
-    profile either (a configuration set only while the cluster was built once let it). The same probe
-    on a stock Dask runner shows the profiler's record, so the probe can tell."""
+    all round (~0.11 MiB per article in the benchmark). claimwire's local cluster restarts a worker
+    between rounds, and the worker that replaces it must not profile either (a configuration set only
+    while the cluster was built once let it). The same probe on a stock Dask runner shows the
+    profiler's record, so the probe can tell."""
     from prefect import flow, task
-    from prefect.context import FlowRunContext
     from prefect_dask import DaskTaskRunner
 
+    from flows.ingest import fresh_worker_after
     from flows.runtime import task_runner
     from flows.settings import Settings
 
@@ -369,25 +371,94 @@ def test_dask_workers_keep_no_profile_of_what_they_run_before_or_after_a_restart
         return worker.address, len(worker.profile_history) + len(worker.profile_keys)
 
     @flow
-    def two_rounds() -> list[tuple[str, int]]:
-        """A round, the worker restarted by its nanny, another round."""
+    def two_rounds() -> tuple[list[tuple[str, int]], str | None]:
+        """Two rounds with the drain's hand-over between them; what each saw and which slot's worker
+        was restarted."""
         first = busy_round.submit(1.5)
         rounds = [first.result()]
-        first.wrapped_future.release()  # read: not to be computed again when its worker goes
-        client = FlowRunContext.get().task_runner.client
-        assert client.restart_workers([rounds[0][0]]) == {rounds[0][0]: "OK"}
+        restarted = fresh_worker_after(first)
         rounds.append(busy_round.submit(1.5).result())
-        return rounds
+        return rounds, restarted
 
     claimwire_dask = task_runner(Settings(task_runner="dask", workers=1))
-    (first_worker, first_kept), (second_worker, second_kept) = two_rounds.with_options(task_runner=claimwire_dask)()
-    assert second_worker != first_worker  # a new worker process, at a new address
+    rounds, restarted = two_rounds.with_options(task_runner=claimwire_dask)()
+    (first_worker, first_kept), (second_worker, second_kept) = rounds
+    assert restarted == "claimwire-slot-0" and second_worker != first_worker  # a new process, a new address
     assert (first_kept, second_kept) == (0, 0)
     stock_dask = DaskTaskRunner(
         cluster_kwargs={"n_workers": 1, "threads_per_worker": 1, "processes": True, "dashboard_address": None}
     )
-    (_, kept), (_, kept_later) = two_rounds.with_options(task_runner=stock_dask)()
-    assert kept > 0 and kept_later > 0
+    ((_, kept), (_, kept_later)), restarted = two_rounds.with_options(task_runner=stock_dask)()
+    assert restarted is None and kept > 0 and kept_later > kept  # not claimwire's cluster: left as it is
+
+
+def test_dask_round_is_never_hit_by_the_restart_of_the_worker_beside_it(prefect_harness, tmp_path):
+    """Two rounds finish together; the drain hands over the first (its worker restarted, a new round
+    submitted) before it has read the second. The new round must go to the restarted worker, not to
+    the second round's idle one, which is restarted next: there it would be killed and run again."""
+    from prefect import flow, task
+
+    from flows.ingest import fresh_worker_after
+    from flows.runtime import task_runner
+    from flows.settings import Settings
+
+    starts = tmp_path / "starts"
+
+    @task
+    def a_round(label: str, seconds: float) -> tuple[str, str]:
+        from distributed import get_worker
+
+        with starts.open("a") as log:
+            log.write(label + "\n")
+        time.sleep(seconds)
+        return label, str(get_worker().name)
+
+    @flow
+    def hand_over() -> dict[str, object]:
+        first, second = a_round.submit("first", 0.5), a_round.submit("second", 0.5)
+        done = {"first": first.result()}
+        second.wait()  # finished, not yet handed over
+        slots = [fresh_worker_after(first)]
+        third = a_round.submit("third", 3.0)
+        time.sleep(1.0)  # the third round has started somewhere
+        done["second"] = second.result()
+        slots.append(fresh_worker_after(second))
+        done["third"] = third.result(timeout=120)
+        return {"done": done, "slots": slots}
+
+    outcome = hand_over.with_options(task_runner=task_runner(Settings(task_runner="dask", workers=2)))()
+    done = outcome["done"]
+    assert sorted(outcome["slots"]) == ["claimwire-slot-0", "claimwire-slot-1"]
+    assert done["first"][1] != done["second"][1]
+    assert done["third"][1] == done["first"][1]  # the first round's worker, restarted
+    assert starts.read_text().split().count("third") == 1  # ran once: the second restart missed it
+
+
+def test_dask_round_outlives_its_worker_dying(prefect_harness, tmp_path):
+    """A worker process that dies mid-round (killed, out of memory) is started again by its nanny with
+    the same slot, so the round pinned to that slot runs again there instead of waiting for ever."""
+    from prefect import flow, task
+
+    from flows.runtime import task_runner
+    from flows.settings import Settings
+
+    died = tmp_path / "died"
+
+    @task
+    def a_round() -> str:
+        from distributed import get_worker
+
+        if not died.exists():
+            died.touch()
+            os._exit(1)
+        return str(get_worker().name)
+
+    @flow
+    def one_round() -> str:
+        return a_round.submit().result(timeout=120)
+
+    assert one_round.with_options(task_runner=task_runner(Settings(task_runner="dask", workers=2)))() == "0"
+    assert died.exists()
 
 
 def _descendants_while_running(process: subprocess.Popen, timeout_s: float = 600) -> dict[int, str]:
