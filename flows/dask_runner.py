@@ -57,7 +57,7 @@ class _OneSlotPerWorker(SpecCluster):
             name: {**spec, "options": {**spec["options"], "resources": {slot_resource(name): 1}}}
             for name, spec in (workers or {}).items()
         }
-        self.slots = [slot_resource(name) for name in workers]
+        self.slots = {slot_resource(name): name for name in workers}  # slot -> the worker holding it
         super().__init__(*args, workers=workers, **kwargs)
 
 
@@ -89,7 +89,7 @@ class LocalDaskTaskRunner(DaskTaskRunner):
     def submit(self, task: Any, parameters: dict[str, Any], wait_for: Any = None, dependencies: Any = None) -> Any:
         if self._free_slots is None:
             _ = self.client  # the property starts the cluster on first use
-            self._free_slots = deque(getattr(self._cluster, "slots", []))
+            self._free_slots = deque(getattr(self._cluster, "slots", {}))
         if not self._free_slots:
             # More task runs than workers (or a cluster without slots): Dask places this one anywhere,
             # so a worker restart could now hit it; none is done for the rest of the run.
@@ -110,12 +110,13 @@ class LocalDaskTaskRunner(DaskTaskRunner):
         that worker. The result is released first: a result lost with its worker while still wanted
         would be computed again, i.e. the round run twice."""
         slot = self._slot_of.pop(future.task_run_id, None)
-        if slot is None or not self._recycling:
-            if slot is not None:
-                self._free_slots.append(slot)
+        if slot is None:
+            return None
+        if not self._recycling:
+            self._free_slots.append(slot)
             return None
         future.wrapped_future.release()
-        worker_name = next(name for name in self._cluster.worker_spec if slot_resource(name) == slot)
+        worker_name = self._cluster.slots[slot]
         outcome = self.client.restart_workers([worker_name], raise_for_error=False)
         if outcome.get(worker_name) != "OK":
             # A task run pinned to a worker that does not come back would wait for it forever: the slot
