@@ -34,6 +34,7 @@ from typing import Any
 
 import dask
 from distributed import LocalCluster, SpecCluster
+from distributed.deploy.cluster import Cluster
 from prefect.futures import PrefectFuture
 from prefect.logging import get_logger
 from prefect_dask import DaskTaskRunner
@@ -59,6 +60,21 @@ class _OneSlotPerWorker(SpecCluster):
         }
         self.slots = {slot_resource(name): name for name in workers}  # slot -> the worker holding it
         super().__init__(*args, workers=workers, **kwargs)
+
+    def _update_worker_status(self, op: str, msg: Any) -> None:
+        """A worker that leaves the scheduler keeps its nanny.
+
+        SpecCluster closes a worker's nanny for good when no worker of that name is connected
+        ``distributed.deploy.lost-worker-timeout`` (15 s) after one left, a clean-up meant for workers
+        whose machine is gone. Here every nanny lives in this process and starts its worker again
+        whatever ended it, and claimwire restarts workers on purpose: a restart that happened to be under
+        way at that moment (a worker whose rounds take about 15 s, as with small rounds or claims off)
+        closed the nanny, so the restart timed out after two minutes, the slot was retired and the run
+        went on a worker short. Only the cluster's record of the worker is updated."""
+        if op == "remove":
+            Cluster._update_worker_status(self, op, msg)
+            return
+        super()._update_worker_status(op, msg)
 
 
 class SlottedLocalCluster(LocalCluster, _OneSlotPerWorker):

@@ -461,6 +461,40 @@ def test_dask_round_outlives_its_worker_dying(prefect_harness, tmp_path):
     assert died.exists()
 
 
+def test_dask_worker_restarted_again_soon_keeps_its_nanny(prefect_harness):
+    """Dask's SpecCluster closes a worker's nanny for good when no worker of that name is connected
+    ``lost-worker-timeout`` (15 s) after one left. A worker whose rounds take about that long is being
+    restarted again just then, and lost its nanny: the restart timed out after two minutes, the slot
+    was retired and the run went on a worker short (seen with rounds of ten articles). Here the timeout
+    is shorter than a restart, so every restart meets that check while its worker is away."""
+    import dask
+    from prefect import flow, task
+
+    from flows.ingest import fresh_worker_after
+    from flows.runtime import task_runner
+    from flows.settings import Settings
+
+    @task
+    def a_round() -> str:
+        from distributed import get_worker
+
+        return get_worker().address
+
+    @flow
+    def three_rounds() -> tuple[list[str], list[str | None]]:
+        workers, slots = [], []
+        for _ in range(3):
+            finished = a_round.submit()
+            workers.append(finished.result(timeout=60))
+            slots.append(fresh_worker_after(finished))
+        return workers, slots
+
+    with dask.config.set({"distributed.deploy.lost-worker-timeout": "50ms"}):
+        workers, slots = three_rounds.with_options(task_runner=task_runner(Settings(task_runner="dask", workers=1)))()
+    assert slots == ["claimwire-slot-0"] * 3  # each restart came back
+    assert len(set(workers)) == 3  # each round in a new worker process
+
+
 def _descendants_while_running(process: subprocess.Popen, timeout_s: float = 600) -> dict[int, str]:
     """Every process started under ``process`` (PID: command line), sampled until it exits."""
     import psutil
