@@ -475,24 +475,33 @@ def test_dask_worker_restarted_again_soon_keeps_its_nanny(prefect_harness):
     from flows.settings import Settings
 
     @task
-    def a_round() -> str:
+    def a_round() -> tuple[str, int | None]:
         from distributed import get_worker
 
-        return get_worker().address
+        worker = get_worker()
+        return worker.address, worker.monitor.maxlen
 
     @flow
-    def three_rounds() -> tuple[list[str], list[str | None]]:
+    def three_rounds() -> tuple[list[tuple[str, int | None]], list[str | None], int, int | None]:
+        from prefect.context import FlowRunContext
+
         workers, slots = [], []
         for _ in range(3):
             finished = a_round.submit()
             workers.append(finished.result(timeout=60))
             slots.append(fresh_worker_after(finished))
-        return workers, slots
+        scheduler = FlowRunContext.get().task_runner._cluster.scheduler
+        return workers, slots, len(scheduler.computations), scheduler.monitor.maxlen
 
     with dask.config.set({"distributed.deploy.lost-worker-timeout": "50ms"}):
-        workers, slots = three_rounds.with_options(task_runner=task_runner(Settings(task_runner="dask", workers=1)))()
+        runner = task_runner(Settings(task_runner="dask", workers=1))
+        workers, slots, computations, monitor_length = three_rounds.with_options(task_runner=runner)()
     assert slots == ["claimwire-slot-0"] * 3  # each restart came back
-    assert len(set(workers)) == 3  # each round in a new worker process
+    assert len({address for address, _ in workers}) == 3  # each round in a new worker process
+    # The flow's process, which holds the scheduler, keeps no dashboard history of the rounds (one
+    # submission each) nor more than 30 s of system readings; nor do the workers.
+    assert computations == 1 and monitor_length == 60
+    assert {length for _, length in workers} == {60}
 
 
 def _descendants_while_running(process: subprocess.Popen, timeout_s: float = 600) -> dict[int, str]:
