@@ -84,8 +84,9 @@ class SlottedLocalCluster(LocalCluster, _OneSlotPerWorker):
 # What Dask keeps for its dashboard, which claimwire's local cluster does not serve: the scheduler's
 # record of past graph submissions (one per round, ~24 KiB each, 100 kept) and every server's system
 # monitor (cpu, memory, network and disk, twice a second, an hour kept). Both sit in the flow's own
-# process, which holds the scheduler and the nannies and grows with the rounds (0.093 MiB a round over
-# 28 short rounds; 0.076 with these bounds: the rest is not found yet, see benchmarks/RESULTS.md).
+# process, which holds the scheduler and the nannies; unbounded here they would hold a few MiB more after
+# an hour or a hundred rounds. (That process also grows ~0.09 MiB a round for reasons not found yet:
+# see benchmarks/RESULTS.md, "Dask workers".)
 DASHBOARD_HISTORY = {
     "distributed.diagnostics.computations.max-history": 1,
     "distributed.admin.system-monitor.log-length": 60,
