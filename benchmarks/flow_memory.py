@@ -21,7 +21,6 @@ import re
 import subprocess
 import sys
 import tempfile
-import time
 import tracemalloc
 from pathlib import Path
 
@@ -34,17 +33,6 @@ def _rss_mib() -> float:
     return int(re.search(r"VmRSS:\s+(\d+)", Path("/proc/self/status").read_text()).group(1)) / 1024
 
 
-def _serve(articles: int, feeds: int, urls: multiprocessing.Queue) -> None:
-    from throughput import make_articles, serve_workload
-
-    from tests.httpserver import TestServer
-
-    server = TestServer().start()
-    urls.put(serve_workload(server, make_articles(articles), feeds))
-    while True:
-        time.sleep(3600)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runner", default="dask", help="process | dask")
@@ -53,12 +41,12 @@ def main() -> None:
     parser.add_argument("--trace", action="store_true")
     args = parser.parse_args()
 
+    from throughput import WORKLOAD_SETTINGS, serve_workload_until_killed
+
     urls: multiprocessing.Queue = multiprocessing.Queue()
-    server = multiprocessing.Process(target=_serve, args=(args.articles, 10, urls), daemon=True)
+    server = multiprocessing.Process(target=serve_workload_until_killed, args=(args.articles, 10, urls), daemon=True)
     server.start()  # its own process, so the pages it serves are not in this one's memory
     feeds = urls.get()
-
-    from throughput import WORKLOAD_SETTINGS
 
     from tests.fixtures.cli import cli_command
 

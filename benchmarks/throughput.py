@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import multiprocessing
 import os
 import random
 import subprocess
@@ -92,6 +93,15 @@ def serve_workload(server: TestServer, articles: list[FixtureArticle], n_feeds: 
             )
         )
     return feeds
+
+
+def serve_workload_until_killed(articles: int, n_feeds: int, feed_urls: multiprocessing.Queue) -> None:
+    """A process target: serve ``articles`` in ``n_feeds`` feeds, put the feeds' URLs on ``feed_urls`` and
+    serve until killed, so that a benchmark measuring its own process does not hold the pages it serves."""
+    server = TestServer().start()
+    feed_urls.put(serve_workload(server, make_articles(articles), n_feeds))
+    while True:
+        time.sleep(3600)
 
 
 def workload_database(db: str, feeds: list[str]) -> tuple[Engine, Settings, list[FeedState]]:

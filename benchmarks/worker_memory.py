@@ -86,25 +86,17 @@ def _layers() -> dict[str, float]:
     return {"malloc_live_mib": info.uordblks / 2**20, "malloc_free_mib": info.fordblks / 2**20, **_pymalloc()}
 
 
-def _serve(articles: int, feeds: int, urls: multiprocessing.Queue) -> None:
-    from throughput import make_articles, serve_workload
-
-    from tests.httpserver import TestServer
-
-    server = TestServer().start()
-    urls.put(serve_workload(server, make_articles(articles), feeds))
-    while True:
-        time.sleep(3600)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--articles", type=int, default=1000)
     parser.add_argument("--feeds", type=int, default=40)
     args = parser.parse_args()
 
+    from throughput import serve_workload_until_killed
+
     urls: multiprocessing.Queue = multiprocessing.Queue()
-    server = multiprocessing.Process(target=_serve, args=(args.articles, args.feeds, urls), daemon=True)
+    served = (args.articles, args.feeds, urls)
+    server = multiprocessing.Process(target=serve_workload_until_killed, args=served, daemon=True)
     server.start()  # its own process, so the pages it serves are not in the worker's memory
     feeds = urls.get()
 
