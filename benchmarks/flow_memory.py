@@ -7,7 +7,7 @@ one with two workers and rounds of ``--round`` articles (batches of 5), so a sho
 After each round is handed over (``flows.ingest.fresh_worker_after``) it prints this process's RSS.
 With ``--runner dask`` this process holds Dask's scheduler, the nannies and the client besides the
 flow; a line that rises round after round is memory that a long backfill keeps. ``--trace`` also
-prints tracemalloc's largest differences between the fourth hand-over and the last (slow; big).
+prints tracemalloc's largest differences between the fourth hand-over and the third from last (slow).
 Linux only.
 """
 
@@ -68,8 +68,8 @@ def main() -> None:
     def measured_hand_over(finished):
         slot = hand_over(finished)
         readings.append(round(_rss_mib(), 2))
-        if args.trace:
-            snapshots.append(tracemalloc.take_snapshot())
+        if args.trace and len(readings) in (4, args.articles // args.round - 2):
+            snapshots.append(tracemalloc.take_snapshot())  # two only: each holds every live block
         return slot
 
     ingest.fresh_worker_after = measured_hand_over
@@ -80,9 +80,9 @@ def main() -> None:
     # Written to the file descriptor: the flow's log_prints would take print() over.
     result = {"rss_after_each_round_mib": readings, "mib_per_round": round(per_round, 3)}
     os.write(1, (json.dumps(result) + "\n").encode())
-    if args.trace and len(snapshots) > 4:
+    if len(snapshots) == 2:
         own = [tracemalloc.Filter(False, tracemalloc.__file__)]
-        diff = snapshots[-1].filter_traces(own).compare_to(snapshots[3].filter_traces(own), "traceback")
+        diff = snapshots[1].filter_traces(own).compare_to(snapshots[0].filter_traces(own), "traceback")
         for stat in diff[:10]:
             lines = "\n".join(stat.traceback.format()[-8:])
             os.write(1, f"{stat.size_diff / 1024:+.1f} KiB in {stat.count_diff:+d} blocks\n{lines}\n".encode())

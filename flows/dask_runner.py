@@ -104,6 +104,14 @@ def local_cluster(**cluster_kwargs: Any) -> SlottedLocalCluster:
         return SlottedLocalCluster(**cluster_kwargs, config={WORKER_PROFILER: False, **DASHBOARD_HISTORY})
 
 
+# Dask keeps its last 1,000 low-level messages and transitions per stream, scheduler and client, for
+# debugging. The client's stream kept every round's serialized graph (~15 KiB) and the scheduler the
+# graphs it unpickled, so the flow's process grew with each round of a backfill (tracemalloc, benchmarks/
+# flow_memory.py --trace). A run keeps the last few.
+LOW_LEVEL_LOG = "distributed.admin.low-level-log-length"
+LOW_LEVEL_LOG_LENGTH = 20
+
+
 class LocalDaskTaskRunner(DaskTaskRunner):
     """Prefect's ``DaskTaskRunner`` on a local cluster of claimwire's own (``local_cluster``), each task
     run pinned to a worker of its own so that the worker can be restarted once the run is read."""
@@ -114,6 +122,18 @@ class LocalDaskTaskRunner(DaskTaskRunner):
         self._free_slots: deque[str] | None = None
         self._slot_of: dict[Any, str] = {}
         self._recycling = True
+
+    def __enter__(self) -> LocalDaskTaskRunner:
+        # Set for the whole run: the client, the scheduler and each restarted worker's stream read it
+        # when they are made, and those are made as the run goes.
+        self._low_level_logs = dask.config.set({LOW_LEVEL_LOG: LOW_LEVEL_LOG_LENGTH})
+        return super().__enter__()
+
+    def __exit__(self, *args: Any) -> None:
+        try:
+            super().__exit__(*args)
+        finally:
+            self._low_level_logs.__exit__(None, None, None)
 
     def submit(self, task: Any, parameters: dict[str, Any], wait_for: Any = None, dependencies: Any = None) -> Any:
         if self._free_slots is None:

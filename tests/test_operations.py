@@ -482,7 +482,7 @@ def test_dask_worker_restarted_again_soon_keeps_its_nanny(prefect_harness):
         return worker.address, worker.monitor.maxlen
 
     @flow
-    def three_rounds() -> tuple[list[tuple[str, int | None]], list[str | None], int, int | None]:
+    def three_rounds() -> tuple[list[tuple[str, int | None]], list[str | None], int, int | None, set[int | None]]:
         from prefect.context import FlowRunContext
 
         workers, slots = [], []
@@ -490,17 +490,20 @@ def test_dask_worker_restarted_again_soon_keeps_its_nanny(prefect_harness):
             finished = a_round.submit()
             workers.append(finished.result(timeout=60))
             slots.append(fresh_worker_after(finished))
-        scheduler = FlowRunContext.get().task_runner._cluster.scheduler
-        return workers, slots, len(scheduler.computations), scheduler.monitor.maxlen
+        runner = FlowRunContext.get().task_runner
+        scheduler, client = runner._cluster.scheduler, runner._client
+        logs = {scheduler.transition_log.maxlen, client.scheduler_comm.recent_message_log.maxlen}
+        return workers, slots, len(scheduler.computations), scheduler.monitor.maxlen, logs
 
     with dask.config.set({"distributed.deploy.lost-worker-timeout": "50ms"}):
         runner = task_runner(Settings(task_runner="dask", workers=1))
-        workers, slots, computations, monitor_length = three_rounds.with_options(task_runner=runner)()
+        workers, slots, computations, monitor_length, logs = three_rounds.with_options(task_runner=runner)()
     assert slots == ["claimwire-slot-0"] * 3  # each restart came back
     assert len({address for address, _ in workers}) == 3  # each round in a new worker process
     # The flow's process, which holds the scheduler, keeps no dashboard history of the rounds (one
     # submission each) nor more than 30 s of system readings; nor do the workers.
     assert computations == 1 and monitor_length == 60
+    assert logs == {20}  # nor the last thousand messages (each round's graph among them)
     assert {length for _, length in workers} == {60}
 
 
