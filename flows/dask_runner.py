@@ -85,12 +85,18 @@ class SlottedLocalCluster(LocalCluster, _OneSlotPerWorker):
 # record of past graph submissions (one per round, ~24 KiB each, 100 kept) and every server's system
 # monitor (cpu, memory, network and disk, twice a second, an hour kept). Both sit in the flow's own
 # process, which holds the scheduler and the nannies; unbounded here they would hold a few MiB more after
-# an hour or a hundred rounds. (That process also grows ~0.09 MiB a round for reasons not found yet:
-# see benchmarks/RESULTS.md, "Dask workers".)
+# an hour or a hundred rounds. Worker processes get the same through their nannies.
 DASHBOARD_HISTORY = {
     "distributed.diagnostics.computations.max-history": 1,
     "distributed.admin.system-monitor.log-length": 60,
 }
+# Dask also keeps its last 1,000 low-level messages and transitions per stream, scheduler and client, for
+# debugging. The client's stream kept every round's serialized graph (~15 KiB) and the scheduler the
+# graphs it unpickled, so the flow's process grew with each round of a backfill (tracemalloc, benchmarks/
+# flow_memory.py --trace). A run keeps the last few. (The process still grows ~0.07 MiB a round for
+# reasons not found yet: see benchmarks/RESULTS.md, "Dask workers".)
+LOW_LEVEL_LOG = "distributed.admin.low-level-log-length"
+LOW_LEVEL_LOG_LENGTH = 20
 
 
 def local_cluster(**cluster_kwargs: Any) -> SlottedLocalCluster:
@@ -100,16 +106,7 @@ def local_cluster(**cluster_kwargs: Any) -> SlottedLocalCluster:
     starts, restarts included. Setting it only while the cluster is built is not enough: a nanny keeps a
     shallow copy of the configuration, whose nested values follow the global one back to the default,
     so the workers that replaced the first ones profiled again (measured: 260 → 313 MiB in a round)."""
-    with dask.config.set(DASHBOARD_HISTORY):  # read as the scheduler and the nannies are built
-        return SlottedLocalCluster(**cluster_kwargs, config={WORKER_PROFILER: False, **DASHBOARD_HISTORY})
-
-
-# Dask keeps its last 1,000 low-level messages and transitions per stream, scheduler and client, for
-# debugging. The client's stream kept every round's serialized graph (~15 KiB) and the scheduler the
-# graphs it unpickled, so the flow's process grew with each round of a backfill (tracemalloc, benchmarks/
-# flow_memory.py --trace). A run keeps the last few.
-LOW_LEVEL_LOG = "distributed.admin.low-level-log-length"
-LOW_LEVEL_LOG_LENGTH = 20
+    return SlottedLocalCluster(**cluster_kwargs, config={WORKER_PROFILER: False, **DASHBOARD_HISTORY})
 
 
 class LocalDaskTaskRunner(DaskTaskRunner):
@@ -124,16 +121,16 @@ class LocalDaskTaskRunner(DaskTaskRunner):
         self._recycling = True
 
     def __enter__(self) -> LocalDaskTaskRunner:
-        # Set for the whole run: the client, the scheduler and each restarted worker's stream read it
-        # when they are made, and those are made as the run goes.
-        self._low_level_logs = dask.config.set({LOW_LEVEL_LOG: LOW_LEVEL_LOG_LENGTH})
+        # Set for the whole run: the cluster (started at the first submit), the client and each restarted
+        # worker's stream read these when they are made, and those are made as the run goes.
+        self._history_bounds = dask.config.set({**DASHBOARD_HISTORY, LOW_LEVEL_LOG: LOW_LEVEL_LOG_LENGTH})
         return super().__enter__()
 
     def __exit__(self, *args: Any) -> None:
         try:
             super().__exit__(*args)
         finally:
-            self._low_level_logs.__exit__(None, None, None)
+            self._history_bounds.__exit__(None, None, None)
 
     def submit(self, task: Any, parameters: dict[str, Any], wait_for: Any = None, dependencies: Any = None) -> Any:
         if self._free_slots is None:
