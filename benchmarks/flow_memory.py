@@ -7,7 +7,8 @@ one with two workers and rounds of ``--round`` articles (batches of 5), so a sho
 After each round is handed over (``flows.ingest.fresh_worker_after``) it prints this process's RSS.
 With ``--runner dask`` this process holds Dask's scheduler, the nannies and the client besides the
 flow; a line that rises round after round is memory that a long backfill keeps. ``--trace`` also
-prints tracemalloc's largest differences between the fourth hand-over and the third from last (slow).
+prints tracemalloc's largest differences between the fourth hand-over and the one after round
+articles/round − 2, about the last (slow).
 Linux only.
 """
 
@@ -17,7 +18,6 @@ import argparse
 import json
 import multiprocessing
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -29,10 +29,6 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
-def _rss_mib() -> float:
-    return int(re.search(r"VmRSS:\s+(\d+)", Path("/proc/self/status").read_text()).group(1)) / 1024
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runner", default="dask", help="process | dask")
@@ -41,7 +37,7 @@ def main() -> None:
     parser.add_argument("--trace", action="store_true")
     args = parser.parse_args()
 
-    from throughput import WORKLOAD_SETTINGS, serve_workload_until_killed
+    from throughput import WORKLOAD_SETTINGS, own_status_mib, serve_workload_until_killed
 
     urls: multiprocessing.Queue = multiprocessing.Queue()
     server = multiprocessing.Process(target=serve_workload_until_killed, args=(args.articles, 10, urls), daemon=True)
@@ -67,7 +63,7 @@ def main() -> None:
 
     def measured_hand_over(finished):
         slot = hand_over(finished)
-        readings.append(round(_rss_mib(), 2))
+        readings.append(round(own_status_mib("VmRSS"), 2))
         if args.trace and len(readings) in (4, args.articles // args.round - 2):
             snapshots.append(tracemalloc.take_snapshot())  # two only: each holds every live block
         return slot

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import html
 import json
-import re
 import sys
 import tempfile
 import time
@@ -24,13 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from throughput import make_articles, workload_database  # noqa: E402
+from throughput import make_articles, own_status_mib, workload_database  # noqa: E402
 
 from tests.httpserver import TestServer  # noqa: E402
-
-
-def _status_mib(key: str) -> float:
-    return int(re.search(key + r":\s+(\d+)", Path("/proc/self/status").read_text()).group(1)) / 1024
 
 
 def full_text_feed(title: str, base: str, articles, prefix: str) -> bytes:
@@ -75,11 +70,11 @@ def main() -> None:
             stages.poll_feeds(engine, settings, due[:1])
             release_free_memory()
             Path("/proc/self/clear_refs").write_text("5")  # VmHWM starts again from the current RSS
-            before = _status_mib("VmRSS")
+            before = own_status_mib("VmRSS")
             started = time.perf_counter()
             stats = stages.poll_feeds(engine, settings, due[1 : 1 + settings.feed_batch_size])
             seconds = time.perf_counter() - started
-            peak = _status_mib("VmHWM")
+            peak = own_status_mib("VmHWM")
             engine.dispose()
     finally:
         server.stop()

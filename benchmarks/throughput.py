@@ -18,6 +18,7 @@ import json
 import multiprocessing
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -93,6 +94,11 @@ def serve_workload(server: TestServer, articles: list[FixtureArticle], n_feeds: 
             )
         )
     return feeds
+
+
+def own_status_mib(key: str) -> float:
+    """A size from this process's /proc status (VmRSS, VmHWM, ...), in MiB. Linux only."""
+    return int(re.search(key + r":\s+(\d+)", Path("/proc/self/status").read_text()).group(1)) / 1024
 
 
 def serve_workload_until_killed(articles: int, n_feeds: int, feed_urls: multiprocessing.Queue) -> None:
