@@ -93,10 +93,28 @@ DASHBOARD_HISTORY = {
 # Dask also keeps its last 1,000 low-level messages and transitions per stream, scheduler and client, for
 # debugging. The client's stream kept every round's serialized graph (~15 KiB) and the scheduler the
 # graphs it unpickled, so the flow's process grew with each round of a backfill (tracemalloc, benchmarks/
-# flow_memory.py --trace). A run keeps the last few. (The process still grows ~0.07 MiB a round for
-# reasons not found yet: see benchmarks/RESULTS.md, "Dask workers".)
+# flow_memory.py --trace). A run keeps the last few.
 LOW_LEVEL_LOG = "distributed.admin.low-level-log-length"
 LOW_LEVEL_LOG_LENGTH = 20
+# The scheduler's and each nanny's log records (10,000 each by default) are kept for Client.get_*_logs,
+# which nothing here reads: ~6 records a round that a long backfill would have kept up to ~10 MiB of.
+# They still reach Python's logging as they happen.
+SERVER_LOG = "distributed.admin.log-length"
+SERVER_LOG_LENGTH = 100
+# Work stealing moves queued tasks from busy workers to idle ones. Here it has nothing to move (every
+# round is pinned to its worker's slot, and a worker runs one round at a time), and its balancing kept
+# every worker it ever weighed: it records each one's in-flight occupancy in a dict that the worker's
+# removal does not clean. A restarted worker's record held its last round, and so the round's unpickled
+# task (Prefect's Task, its Flow, their closures): ~40 KiB a round in the flow's process (found by
+# following gc referrers from the TaskStates that outlived their rounds).
+WORK_STEALING = "distributed.scheduler.work-stealing"
+# Read by the cluster, the client and each restarted worker's stream when they are made, as the run goes.
+RUN_CONFIG = {
+    **DASHBOARD_HISTORY,
+    LOW_LEVEL_LOG: LOW_LEVEL_LOG_LENGTH,
+    SERVER_LOG: SERVER_LOG_LENGTH,
+    WORK_STEALING: False,
+}
 
 
 def local_cluster(**cluster_kwargs: Any) -> SlottedLocalCluster:
@@ -121,16 +139,15 @@ class LocalDaskTaskRunner(DaskTaskRunner):
         self._recycling = True
 
     def __enter__(self) -> LocalDaskTaskRunner:
-        # Set for the whole run: the cluster (started at the first submit), the client and each restarted
-        # worker's stream read these when they are made, and those are made as the run goes.
-        self._history_bounds = dask.config.set({**DASHBOARD_HISTORY, LOW_LEVEL_LOG: LOW_LEVEL_LOG_LENGTH})
+        # Set for the whole run: the cluster is started at the first submit, workers restart as it goes.
+        self._run_config = dask.config.set(RUN_CONFIG)
         return super().__enter__()
 
     def __exit__(self, *args: Any) -> None:
         try:
             super().__exit__(*args)
         finally:
-            self._history_bounds.__exit__(None, None, None)
+            self._run_config.__exit__(None, None, None)
 
     def submit(self, task: Any, parameters: dict[str, Any], wait_for: Any = None, dependencies: Any = None) -> Any:
         if self._free_slots is None:

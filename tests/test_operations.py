@@ -507,6 +507,49 @@ def test_dask_worker_restarted_again_soon_keeps_its_nanny(prefect_harness):
     assert {length for _, length in workers} == {60}
 
 
+def test_dask_scheduler_forgets_the_workers_it_restarted(prefect_harness):
+    """Every round's worker is restarted, so a long backfill meets a new worker each round. The scheduler
+    (in the flow's process) must keep none of those that left: Dask's work stealing kept each worker it
+    weighed while another was idle, and with it the worker's last round and that round's unpickled task
+    (~40 KiB a round, the flow process's growth in benchmarks/flow_memory.py)."""
+    import gc
+
+    from distributed.scheduler import WorkerState
+    from prefect import flow, task
+
+    from flows.ingest import fresh_worker_after
+    from flows.runtime import task_runner
+    from flows.settings import Settings
+
+    @task
+    def a_round() -> str:
+        from distributed import get_worker
+
+        time.sleep(1.0)  # long enough for the scheduler to weigh the busy worker against the idle one
+        return get_worker().address
+
+    @flow
+    def rounds_beside_an_idle_worker() -> tuple[set[str], int, int, int | None]:
+        from prefect.context import FlowRunContext
+
+        addresses = set()
+        for _ in range(3):
+            finished = a_round.submit()
+            addresses.add(finished.result(timeout=60))
+            fresh_worker_after(finished)
+        scheduler = FlowRunContext.get().task_runner._cluster.scheduler
+        gc.collect()
+        live = {id(ws) for ws in scheduler.workers.values()}
+        gone = [o for o in gc.get_objects() if isinstance(o, WorkerState) and id(o) not in live]
+        return addresses, len(gone), len(live), scheduler._deque_handler.deque.maxlen
+
+    runner = task_runner(Settings(task_runner="dask", workers=2))
+    addresses, gone, live, log_length = rounds_beside_an_idle_worker.with_options(task_runner=runner)()
+    assert len(addresses) == 3 and live == 2  # three rounds, each in a worker that was then restarted
+    assert gone == 0
+    assert log_length == 100  # and not the last 10,000 log records of the scheduler
+
+
 def _descendants_while_running(process: subprocess.Popen, timeout_s: float = 600) -> dict[int, str]:
     """Every process started under ``process`` (PID: command line), sampled until it exits."""
     import psutil
