@@ -495,8 +495,10 @@ def test_dask_worker_restarted_again_soon_keeps_its_nanny(prefect_harness):
         logs = {scheduler.transition_log.maxlen, client.scheduler_comm.recent_message_log.maxlen}
         return workers, slots, len(scheduler.computations), scheduler.monitor.maxlen, logs
 
+    # The runner first: making it imports distributed, which loads its configuration defaults. Imported
+    # inside the ``set`` below, they would all be removed again on its exit, for every later test.
+    runner = task_runner(Settings(task_runner="dask", workers=1))
     with dask.config.set({"distributed.deploy.lost-worker-timeout": "50ms"}):
-        runner = task_runner(Settings(task_runner="dask", workers=1))
         workers, slots, computations, monitor_length, logs = three_rounds.with_options(task_runner=runner)()
     assert slots == ["claimwire-slot-0"] * 3  # each restart came back
     assert len({address for address, _ in workers}) == 3  # each round in a new worker process
