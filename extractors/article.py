@@ -29,7 +29,7 @@ logging.getLogger("htmldate").setLevel(logging.ERROR)
 class _NoUncachedHelperError(logging.Filter):
     """htmldate's ``reset_caches`` clears charset_normalizer helpers by name and logs an ERROR when one
     has no cache: charset_normalizer 3.5 stopped caching ``is_accentuated`` (the last one it tries, so
-    the others are cleared first). Nothing is left behind, and the record came once per batch."""
+    the others are cleared first). Nothing is left behind, and the record came once per page."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not record.getMessage().startswith("impossible to clear cache for function")
@@ -180,18 +180,37 @@ def page_date(html: str, url: str | None = None, now: datetime | None = None) ->
     return value if value and value <= now else None
 
 
-def forget_page_caches() -> None:
-    """Empty the caches trafilatura and its helpers keep of what pages contained (trafilatura's own
-    ``reset_caches``, which also collects cyclic garbage).
+def forget_page_caches(*, collect_garbage: bool = True) -> None:
+    """Empty the caches trafilatura and its helpers keep of what pages contained: trafilatura's own
+    ``reset_caches``, which also collects cyclic garbage, or with ``collect_garbage=False`` the same
+    caches without the collection.
 
-    htmldate remembers every date string it has parsed, 8,192 per function, and every article brings
-    new ones (its timestamps), so a worker's memory grew with the articles it had seen until those
-    caches filled, some 4,000 articles in: a 10,000-article backfill peaked ~5 MiB above a 1,000-article
-    one. Called between batches, so they hold at most one batch's worth; clearing costs a few ms.
+    htmldate remembers every date string it has parsed, 8,192 per function, and trafilatura every
+    paragraph it has cleaned, 1,024 per function; every article brings new ones. Left to fill, a
+    worker's memory grew with the articles it had seen (a 10,000-article backfill peaked ~5 MiB above a
+    1,000-article one), and even emptied between batches they cost ~5 MiB of a worker's peak: a batch's
+    cached strings, spread over the heap, keep whole pages of it resident. ``extract_article`` empties
+    them after every page (~0.5 ms); the worker adds the collection once a batch, because with the NLP
+    model loaded a full collection takes ~140 ms.
     """
-    from trafilatura.meta import reset_caches
+    from trafilatura import meta
 
-    reset_caches()
+    if collect_garbage:
+        meta.reset_caches()
+        return
+    # What meta.reset_caches clears, by the names it clears them through (a test checks the two agree).
+    meta.define_stoplist.cache_clear()
+    meta.reset_caches_htmldate()
+    meta.reset_caches_courlan()
+    for cached in (
+        meta.is_similar_domain,
+        meta.line_processing,
+        meta.return_printables_and_spaces,
+        meta.trim,
+        meta._vector_to_add,
+    ):
+        cached.cache_clear()
+    meta.LRU_TEST.clear()
 
 
 def extract_article(
@@ -202,7 +221,23 @@ def extract_article(
     feed_title: str | None = None,
     now: datetime | None = None,
 ) -> Article:
-    """Extract an Article from a page. Raises ExtractionError when there is no main text."""
+    """Extract an Article from a page. Raises ExtractionError when there is no main text.
+
+    Leaves nothing of the page in trafilatura's and htmldate's caches (see ``forget_page_caches``)."""
+    try:
+        return _extract_article(html, url, feed_published_at=feed_published_at, feed_title=feed_title, now=now)
+    finally:
+        forget_page_caches(collect_garbage=False)
+
+
+def _extract_article(
+    html: str,
+    url: str,
+    *,
+    feed_published_at: datetime | None,
+    feed_title: str | None,
+    now: datetime | None,
+) -> Article:
     now = now or datetime.now(UTC)
     text, method = extract_main_text(html)
     if len(text) < MIN_TEXT_CHARS:
