@@ -181,9 +181,8 @@ def page_date(html: str, url: str | None = None, now: datetime | None = None) ->
 
 
 def forget_page_caches(*, collect_garbage: bool = True) -> None:
-    """Empty the caches trafilatura and its helpers keep of what pages contained: trafilatura's own
-    ``reset_caches``, which also collects cyclic garbage, or with ``collect_garbage=False`` the same
-    caches without the collection.
+    """Empty the caches trafilatura and its helpers keep of what pages contained, then (unless
+    ``collect_garbage=False``) collect cyclic garbage: together, trafilatura's own ``reset_caches``.
 
     htmldate remembers every date string it has parsed, 8,192 per function, and trafilatura every
     paragraph it has cleaned, 1,024 per function; every article brings new ones. Left to fill, a
@@ -193,11 +192,10 @@ def forget_page_caches(*, collect_garbage: bool = True) -> None:
     them after every page (~0.5 ms); the worker adds the collection once a batch, because with the NLP
     model loaded a full collection takes ~140 ms.
     """
+    import gc
+
     from trafilatura import meta
 
-    if collect_garbage:
-        meta.reset_caches()
-        return
     # What meta.reset_caches clears, by the names it clears them through (a test checks the two agree).
     meta.define_stoplist.cache_clear()
     meta.reset_caches_htmldate()
@@ -211,6 +209,8 @@ def forget_page_caches(*, collect_garbage: bool = True) -> None:
     ):
         cached.cache_clear()
     meta.LRU_TEST.clear()
+    if collect_garbage:
+        gc.collect()
 
 
 def extract_article(
