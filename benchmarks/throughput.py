@@ -7,7 +7,9 @@ work alone, with per-stage times, Prefect's overhead and peak memory.
 
 Articles are unique news-length texts (600–1,500 words) assembled from the PolNeAR news paragraphs in
 ../shared/eval (so no two are near-duplicates), wrapped in realistic page HTML and served from
-127.0.0.1 with feeds pointing at them. Results are printed as JSON and a markdown row.
+127.0.0.1 with feeds pointing at them. Results are printed as JSON and a markdown row. Each ingest's
+processes are sampled for their own peaks (``process_peaks_mib``: the flow's process, the Prefect API
+server, and every worker round in the order it started; see benchmarks/process_peaks.py).
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ sys.path.insert(0, str(ROOT))
 from tests.fixtures.cli import cli_command, ingest_command  # noqa: E402
 from tests.fixtures.site import FixtureArticle, article_html, atom_feed  # noqa: E402
 from tests.httpserver import TestServer  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from process_peaks import PeakSampler  # noqa: E402
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -155,18 +160,29 @@ def scratch_database(kind: str) -> Iterator[str]:
             drop()
 
 
-def run_measured(command: list[str], env: dict) -> tuple[float, int, str]:
-    """Run a command in a wrapper that reports its children's peak RSS (KiB); returns (s, KiB, stderr)."""
+def run_measured(command: list[str], env: dict) -> tuple[float, int, dict]:
+    """Run a command in a wrapper that reports its children's peak RSS (KiB), sampling every process it
+    starts meanwhile; returns (seconds, KiB, peaks by role: see process_peaks)."""
     wrapper = (
         "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(r.returncode)"
     )
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", wrapper, *command], env=env, capture_output=True, text=True, cwd=ROOT)
+    process = subprocess.Popen(
+        [sys.executable, "-c", wrapper, *command],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    sampler = PeakSampler(process.pid).start()
+    _, stderr = process.communicate()
+    sampler.stop()
     seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"command failed: {' '.join(command)}\n{done.stderr[-3000:]}")
-    return seconds, int(done.stderr.strip().splitlines()[-1]), done.stdout
+    if process.returncode != 0:
+        raise SystemExit(f"command failed: {' '.join(command)}\n{stderr[-3000:]}")
+    return seconds, int(stderr.strip().splitlines()[-1]), sampler.summary()
 
 
 def run_stats(db: str) -> dict:
@@ -239,7 +255,7 @@ def ingest(
     env = {**os.environ, "PREFECT_LOGGING_LEVEL": "WARNING"}
     subprocess.run(cli_command("init", "--db", db, "--no-seed"), env=env, cwd=ROOT, check=True, capture_output=True)
     command = ingest_command(feeds_file, db, "--workers", str(workers), "--task-runner", runner)
-    seconds, peak_kib, _ = run_measured(command, env)
+    seconds, peak_kib, process_peaks = run_measured(command, env)
     stats = run_stats(db)
     # Fetching overlaps extraction (the next batch is prefetched), so it is not counted as a stage here:
     # what remains is process start, Prefect's server and task runs, model loading and any fetch wait.
@@ -250,6 +266,7 @@ def ingest(
         "articles_per_s": stats["articles_stored"] / seconds,
         "overhead_s_per_article": max(0.0, seconds - stage_sum) / max(1, stats["articles_stored"]),
         **stats,
+        "process_peaks_mib": process_peaks,
     }
 
 

@@ -1,0 +1,121 @@
+"""Peak memory of every process a benchmarked command starts, by role, sampled from ``/proc``.
+
+``RUSAGE_CHILDREN`` gives one number, the largest process's peak. Whether memory stays flat as a
+backfill grows needs more than that: each worker round runs in a process of its own, so a run of
+10,000 articles draws the highest of 20 round peaks where a run of 1,000 draws the highest of 2, and
+process-to-process spread alone (half a MiB or so: thread timing, address-space layout) makes the
+larger run's maximum higher even when no round grows. This sampler keeps every process's peak
+(``VmHWM``, a high-water mark, so a sample misses at most what a process gains in its last interval)
+in the order the processes started, so a trend across rounds can be told apart from spread. Linux only.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+_HWM = re.compile(r"VmHWM:\s+(\d+) kB")
+SPARE_FRACTION = 0.6
+
+
+@dataclass
+class ProcessPeak:
+    pid: int
+    role: str  # 'flow' | 'api' | 'worker' | 'other'
+    started_s: float  # when first seen, from the start of sampling
+    peak_mib: float = 0.0
+
+
+def role_of(cmdline: list[str], is_command: bool) -> str:
+    """What a process of an ingest is, from its command line."""
+    line = " ".join(cmdline)
+    if is_command:
+        return "flow"
+    if "prefect" in line and "server" in line:  # `prefect server start` and the uvicorn it may start
+        return "api"
+    if "resource_tracker" in line:
+        return "other"
+    if "multiprocessing" in line:  # spawned task-runner workers: process runner rounds, Dask workers
+        return "worker"
+    return "other"
+
+
+@dataclass
+class PeakSampler:
+    """Samples the descendants of ``root_pid`` every ``interval_s`` seconds in a thread of its own."""
+
+    root_pid: int
+    interval_s: float = 0.5
+    processes: dict[int, ProcessPeak] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    _t0: float = field(default_factory=time.perf_counter)
+
+    def start(self) -> PeakSampler:
+        self._thread = threading.Thread(target=self._run, name="peak-sampler", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(self.interval_s)
+
+    def sample(self) -> None:
+        try:
+            root = psutil.Process(self.root_pid)
+            children = root.children(recursive=True)
+        except psutil.Error:
+            return
+        for child in children:
+            known = self.processes.get(child.pid)
+            try:
+                if known is None:
+                    is_command = child.ppid() == self.root_pid
+                    known = ProcessPeak(child.pid, role_of(child.cmdline(), is_command), time.perf_counter() - self._t0)
+                    self.processes[child.pid] = known
+                status = Path(f"/proc/{child.pid}/status").read_text()
+            except (psutil.Error, OSError):
+                continue  # it ended between the listing and the read: its last sample stands
+            found = _HWM.search(status)
+            if found:
+                known.peak_mib = max(known.peak_mib, int(found.group(1)) / 1024)
+
+    def summary(self) -> dict:
+        """Peaks by role; workers in the order they started, with the means of the first and second half
+        of them (a trend shows there, spread does not)."""
+        by_role: dict[str, list[ProcessPeak]] = {}
+        for process in sorted(self.processes.values(), key=lambda p: p.started_s):
+            if process.peak_mib:
+                by_role.setdefault(process.role, []).append(process)
+        out: dict = {role: round(max(p.peak_mib for p in ps), 1) for role, ps in by_role.items() if role != "worker"}
+        workers = [round(p.peak_mib, 1) for p in by_role.get("worker", [])]
+        # The process runner's pool replaces each worker that finished its round at once, so the last
+        # replacements start, import and wait for a round that never comes: set them apart by size
+        # (they never load the model, a third of a round's peak), or they would pass for small rounds.
+        spares = [w for w in workers if workers and w < SPARE_FRACTION * max(workers)]
+        workers = [w for w in workers if w not in spares]
+        if spares:
+            out["spare_workers"] = spares
+        if workers:
+            half = len(workers) // 2
+            out["worker_rounds"] = workers
+            out["worker_highest"] = max(workers)
+            out["worker_mean"] = round(statistics.fmean(workers), 2)
+            if len(workers) > 1:
+                out["worker_sd"] = round(statistics.stdev(workers), 2)
+            if half:
+                out["worker_first_half_mean"] = round(statistics.fmean(workers[:half]), 2)
+                out["worker_second_half_mean"] = round(statistics.fmean(workers[half:]), 2)
+        return out
