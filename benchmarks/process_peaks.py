@@ -20,7 +20,8 @@ from pathlib import Path
 
 import psutil
 
-_HWM = re.compile(r"VmHWM:\s+(\d+) kB")
+_SIZES = re.compile(r"^(VmHWM|VmRSS|RssAnon|RssFile|RssShmem):\s+(\d+) kB", re.MULTILINE)
+_PARTS = ("VmRSS", "RssAnon", "RssFile", "RssShmem")
 SPARE_FRACTION = 0.6
 
 
@@ -30,6 +31,9 @@ class ProcessPeak:
     role: str  # 'flow' | 'api' | 'worker' | 'other'
     started_s: float  # when first seen, from the start of sampling
     peak_mib: float = 0.0
+    # RSS by kind (RssAnon, RssFile, RssShmem) at the sample that read the highest RSS: what a peak is made of
+    parts_at_highest: dict[str, float] = field(default_factory=dict)
+    _highest_rss_mib: float = 0.0
 
 
 def role_of(cmdline: list[str], is_command: bool) -> str:
@@ -88,9 +92,11 @@ class PeakSampler:
                 status = Path(f"/proc/{child.pid}/status").read_text()
             except (psutil.Error, OSError):
                 continue  # it ended between the listing and the read: its last sample stands
-            found = _HWM.search(status)
-            if found:
-                known.peak_mib = max(known.peak_mib, int(found.group(1)) / 1024)
+            sizes = {key: int(kib) / 1024 for key, kib in _SIZES.findall(status)}
+            known.peak_mib = max(known.peak_mib, sizes.get("VmHWM", 0.0))
+            if sizes.get("VmRSS", 0.0) > known._highest_rss_mib:
+                known._highest_rss_mib = sizes["VmRSS"]
+                known.parts_at_highest = {k: round(sizes[k], 1) for k in _PARTS if k in sizes}
 
     def summary(self) -> dict:
         """Peaks by role; workers in the order they started, with the means of the first and second half
@@ -100,7 +106,8 @@ class PeakSampler:
             if process.peak_mib:
                 by_role.setdefault(process.role, []).append(process)
         out: dict = {role: round(max(p.peak_mib for p in ps), 1) for role, ps in by_role.items() if role != "worker"}
-        workers = [round(p.peak_mib, 1) for p in by_role.get("worker", [])]
+        worker_processes = by_role.get("worker", [])
+        workers = [round(p.peak_mib, 1) for p in worker_processes]
         # The process runner's pool replaces each worker that finished its round at once, so the last
         # replacements start, import and wait for a round that never comes: set them apart by size
         # (they never load the model, a third of a round's peak), or they would pass for small rounds.
@@ -111,6 +118,9 @@ class PeakSampler:
         if workers:
             half = len(workers) // 2
             out["worker_rounds"] = workers
+            out["worker_rounds_parts_at_highest_rss"] = [
+                p.parts_at_highest for p in worker_processes if round(p.peak_mib, 1) in workers
+            ]
             out["worker_highest"] = max(workers)
             out["worker_mean"] = round(statistics.fmean(workers), 2)
             if len(workers) > 1:

@@ -242,13 +242,18 @@ def ingest(
     workers: int,
     runner: str,
     per_host: int = WORKLOAD_SETTINGS["per_host_concurrency"],
+    round_articles: int | None = None,
 ) -> dict:
     feeds_file = tmp / f"feeds-{uuid.uuid4().hex[:6]}.yaml"
     feeds_file.write_text(
         json.dumps(
             {
                 "feeds": [{"url": u} for u in feeds],
-                "settings": {**WORKLOAD_SETTINGS, "per_host_concurrency": per_host},
+                "settings": {
+                    **WORKLOAD_SETTINGS,
+                    "per_host_concurrency": per_host,
+                    **({"round_articles": round_articles} if round_articles is not None else {}),
+                },
             }
         )
     )
@@ -318,6 +323,7 @@ def main() -> None:
     parser.add_argument("--runner", default="process", help="task runner for --workers > 1: process | dask")
     parser.add_argument("--only", choices=["sqlite", "postgresql"], default=None)
     parser.add_argument("--no-bare", action="store_true")
+    parser.add_argument("--round-articles", type=int, default=None, help="articles per worker process (default 500)")
     parser.add_argument("--unchanged-feeds", type=int, default=0)
     parser.add_argument(
         "--poll-per-host",
@@ -342,7 +348,7 @@ def main() -> None:
             for kind in [args.only] if args.only else ["sqlite", "postgresql"]:
                 db, drop = fresh_db(kind, tmp)
                 runner = "thread" if args.workers == 1 else args.runner
-                results[kind] = ingest(db, feeds, tmp, args.workers, runner)
+                results[kind] = ingest(db, feeds, tmp, args.workers, runner, round_articles=args.round_articles)
                 drop()
                 server.requests.clear()
         finally:
