@@ -3,11 +3,12 @@ work alone, with per-stage times, Prefect's overhead and peak memory.
 
     python benchmarks/throughput.py --feeds 20 --items 25            # 500 articles, SQLite and PostgreSQL
     python benchmarks/throughput.py --feeds 40 --items 25 --workers 2 --only sqlite
+    python benchmarks/throughput.py --feeds 40 --items 25 --workers 2 --only sqlite --round-articles 250
     python benchmarks/throughput.py --unchanged-feeds 1000 [--poll-per-host 2]  # 1,000 feeds answering 304
 
 Articles are unique news-length texts (600–1,500 words) assembled from the PolNeAR news paragraphs in
 ../shared/eval (so no two are near-duplicates), wrapped in realistic page HTML and served from
-127.0.0.1 with feeds pointing at them. Results are printed as JSON and a markdown row. Each ingest's
+127.0.0.1 with feeds pointing at them. Results are printed as JSON. Each ingest's
 processes are sampled for their own peaks (``process_peaks_mib``: the flow's process, the Prefect API
 server, and every worker round in the order it started; see benchmarks/process_peaks.py).
 """
