@@ -20,9 +20,14 @@ from pathlib import Path
 
 import psutil
 
-_SIZES = re.compile(r"^(VmHWM|VmRSS|RssAnon|RssFile|RssShmem):\s+(\d+) kB", re.MULTILINE)
+_SIZE = re.compile(r"^(\w+):\s+(\d+) kB$", re.MULTILINE)
 _PARTS = ("VmRSS", "RssAnon", "RssFile", "RssShmem")
 SPARE_FRACTION = 0.6
+
+
+def status_mib(pid: int | str = "self") -> dict[str, float]:
+    """Every size in a process's /proc status (VmRSS, VmHWM, RssAnon, ...), in MiB. Linux only."""
+    return {key: int(kib) / 1024 for key, kib in _SIZE.findall(Path(f"/proc/{pid}/status").read_text())}
 
 
 @dataclass
@@ -31,9 +36,8 @@ class ProcessPeak:
     role: str  # 'flow' | 'api' | 'worker' | 'other'
     started_s: float  # when first seen, from the start of sampling
     peak_mib: float = 0.0
-    # RSS by kind (RssAnon, RssFile, RssShmem) at the sample that read the highest RSS: what a peak is made of
+    # RSS and its kinds (RssAnon, RssFile, RssShmem) at the sample that read the highest RSS: what a peak is made of
     parts_at_highest: dict[str, float] = field(default_factory=dict)
-    _highest_rss_mib: float = 0.0
 
 
 def role_of(cmdline: list[str], is_command: bool) -> str:
@@ -89,14 +93,12 @@ class PeakSampler:
                     is_command = child.ppid() == self.root_pid
                     known = ProcessPeak(child.pid, role_of(child.cmdline(), is_command), time.perf_counter() - self._t0)
                     self.processes[child.pid] = known
-                status = Path(f"/proc/{child.pid}/status").read_text()
+                sizes = status_mib(child.pid)
             except (psutil.Error, OSError):
                 continue  # it ended between the listing and the read: its last sample stands
-            sizes = {key: int(kib) / 1024 for key, kib in _SIZES.findall(status)}
             known.peak_mib = max(known.peak_mib, sizes.get("VmHWM", 0.0))
-            if sizes.get("VmRSS", 0.0) > known._highest_rss_mib:
-                known._highest_rss_mib = sizes["VmRSS"]
-                known.parts_at_highest = {k: round(sizes[k], 1) for k in _PARTS if k in sizes}
+            if sizes.get("VmRSS", 0.0) > known.parts_at_highest.get("VmRSS", 0.0):
+                known.parts_at_highest = {k: sizes[k] for k in _PARTS if k in sizes}
 
     def summary(self) -> dict:
         """Peaks by role; workers in the order they started, with the means of the first and second half
@@ -107,19 +109,20 @@ class PeakSampler:
                 by_role.setdefault(process.role, []).append(process)
         out: dict = {role: round(max(p.peak_mib for p in ps), 1) for role, ps in by_role.items() if role != "worker"}
         worker_processes = by_role.get("worker", [])
-        workers = [round(p.peak_mib, 1) for p in worker_processes]
         # The process runner's pool replaces each worker that finished its round at once, so the last
         # replacements start, import and wait for a round that never comes: set them apart by size
         # (they never load the model, a third of a round's peak), or they would pass for small rounds.
-        spares = [w for w in workers if workers and w < SPARE_FRACTION * max(workers)]
-        workers = [w for w in workers if w not in spares]
+        spare_below = SPARE_FRACTION * max((p.peak_mib for p in worker_processes), default=0.0)
+        rounds = [p for p in worker_processes if p.peak_mib >= spare_below]
+        spares = [round(p.peak_mib, 1) for p in worker_processes if p.peak_mib < spare_below]
         if spares:
             out["spare_workers"] = spares
+        workers = [round(p.peak_mib, 1) for p in rounds]
         if workers:
             half = len(workers) // 2
             out["worker_rounds"] = workers
             out["worker_rounds_parts_at_highest_rss"] = [
-                p.parts_at_highest for p in worker_processes if round(p.peak_mib, 1) in workers
+                {k: round(v, 1) for k, v in p.parts_at_highest.items()} for p in rounds
             ]
             out["worker_highest"] = max(workers)
             out["worker_mean"] = round(statistics.fmean(workers), 2)

@@ -27,6 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from process_peaks import status_mib  # noqa: E402
+
 
 class _MallInfo2(ctypes.Structure):
     _fields_ = [
@@ -44,11 +46,6 @@ class _MallInfo2(ctypes.Structure):
             "keepcost",
         )
     ]
-
-
-def _status_mib(*keys: str) -> dict[str, float]:
-    text = Path("/proc/self/status").read_text()
-    return {key: int(re.search(key + r":\s+(\d+)", text).group(1)) / 1024 for key in keys}
 
 
 def _reset_peak() -> None:
@@ -115,13 +112,13 @@ def main() -> None:
         store, release = stages._store_one, stages.release_free_memory
 
         def store_and_measure(*store_args) -> None:
-            batch_peak[0] = max(batch_peak[0], _status_mib("VmHWM")["VmHWM"])
+            batch_peak[0] = max(batch_peak[0], status_mib()["VmHWM"])
             _reset_peak()
             store(*store_args)
 
         def release_and_measure() -> bool:
             released = release()
-            row = {"batch": len(batches), "peak_mib": batch_peak[0], "trimmed_mib": _status_mib("VmRSS")["VmRSS"]}
+            row = {"batch": len(batches), "peak_mib": batch_peak[0], "trimmed_mib": status_mib()["VmRSS"]}
             batches.append(row | _layers())
             batch_peak[0] = 0.0
             return released
