@@ -22,14 +22,13 @@ def engine_for(settings: Settings) -> Engine:
 
 def task_runner(settings: Settings):
     """Thread pool for I/O-bound single-worker runs; processes or Dask to use several cores."""
-    from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
+    from prefect.task_runners import ThreadPoolTaskRunner
 
     if settings.task_runner == "process":
-        if settings.round_articles:
-            from flows.process_runner import FreshProcessTaskRunner
+        from flows.process_runner import FreshProcessTaskRunner, ProcessTaskRunner
 
-            return FreshProcessTaskRunner(max_workers=max(1, settings.workers))
-        return ProcessPoolTaskRunner(max_workers=max(1, settings.workers))
+        runner = FreshProcessTaskRunner if settings.round_articles else ProcessTaskRunner
+        return runner(max_workers=max(1, settings.workers))
     if settings.task_runner == "dask":
         from prefect_dask import DaskTaskRunner
 

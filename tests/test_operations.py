@@ -344,6 +344,43 @@ def test_parallel_task_runners_store_every_article_once(runner, pg_url, tmp_path
     assert counts(pg_url, "SELECT count(*) FROM fetch_queue WHERE status NOT IN ('done', 'duplicate')")[0][0] == 0
 
 
+@pytest.mark.parametrize("fresh_process_per_task", [False, True])
+def test_task_engine_exiting_in_a_worker_process_fails_the_round_instead_of_hanging(
+    fresh_process_per_task, prefect_harness
+):
+    """In a worker process Prefect turns an error outside the task (its API unreachable) into exit(1).
+    With Prefect's own process runner that SystemExit killed the pool's manager thread in the parent and
+    the round's future never resolved: a run hung for 20 minutes in CI. The round must fail with a
+    reason, and the pool must still run the next one."""
+    from prefect import flow, task
+    from prefect.futures import wait
+
+    from flows.process_runner import FreshProcessTaskRunner, ProcessTaskRunner, TaskEngineExited
+
+    @task
+    def round_that_exits() -> None:
+        raise SystemExit(1)
+
+    @task
+    def round_that_works() -> int:
+        return os.getpid()
+
+    runner = FreshProcessTaskRunner if fresh_process_per_task else ProcessTaskRunner
+
+    @flow(task_runner=runner(max_workers=1))
+    def two_rounds() -> tuple[str, int]:
+        exited = round_that_exits.submit()
+        done, not_done = wait([exited], timeout=120)
+        assert not not_done, "the round's future never resolved"
+        with pytest.raises(TaskEngineExited, match="SystemExit .exit code 1.") as failure:
+            exited.result()
+        return str(failure.value), round_that_works.submit().result()
+
+    reason, worker_pid = two_rounds()
+    assert "Prefect API" in reason
+    assert worker_pid not in (os.getpid(), 0)
+
+
 def test_dask_workers_keep_no_profile_of_what_they_run_before_or_after_a_restart(prefect_harness):
     """A worker's task runs for a whole round; Dask's profiler would keep a call tree of it that grows
     all round (~0.11 MiB per article in the benchmark). claimwire's local cluster restarts a worker
