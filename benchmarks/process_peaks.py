@@ -45,7 +45,7 @@ def role_of(cmdline: list[str], is_command: bool) -> str:
     line = " ".join(cmdline)
     if is_command:
         return "flow"
-    if "prefect" in line and "server" in line:  # `prefect server start` and the uvicorn it may start
+    if "prefect" in line and "server" in line:  # flows.prefect_server, Prefect's own uvicorn, `prefect server start`
         return "api"
     if "resource_tracker" in line:
         return "other"

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -37,13 +38,41 @@ def _prepare_run() -> None:
     # The CLI prints its own summary; Prefect's INFO chatter would bury it.
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    # A machine's first run creates Prefect's own database before its throwaway API answers; on a busy
-    # two-core machine that outran Prefect's 20 s default and the run failed before it began.
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     # Before Prefect starts threads: one malloc arena here and in every worker process (flows/allocator.py).
     from flows.allocator import limit_malloc_arenas
 
     limit_malloc_arenas()
+
+
+def _configured_api_url() -> str | None:
+    """The Prefect API configured by environment or profile, if any."""
+    from prefect.settings import get_current_settings
+
+    return get_current_settings().api.url
+
+
+@contextlib.contextmanager
+def _prefect_api() -> Iterator[None]:
+    """The Prefect API the command's flows report to: the configured one, else a throwaway server of the
+    command's own on a port it holds (flows/prefect_server.py: Prefect's own can end up sharing another
+    run's). Set in the environment and in Prefect's process-wide settings, not only in this thread's:
+    Prefect's helper threads (the process runner's message forwarder) read those, and one that found no
+    API started Prefect's own throwaway server after all; processes the run starts inherit it too."""
+    if _configured_api_url():
+        yield
+        return
+    from prefect.context import refresh_global_settings_context
+
+    from flows.prefect_server import throwaway_prefect_server
+
+    with throwaway_prefect_server() as url:
+        os.environ["PREFECT_API_URL"] = url
+        refresh_global_settings_context()
+        try:
+            yield
+        finally:
+            os.environ.pop("PREFECT_API_URL", None)
+            refresh_global_settings_context()
 
 
 @app.command()
@@ -95,14 +124,15 @@ def ingest(
     except ConfigError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
-    result = ingest_flow(
-        feeds_file=str(settings.feeds_file),
-        db=db,
-        allow_private_networks=allow_private_networks or None,
-        workers=workers,
-        task_runner_name=task_runner,
-        overlap=overlap,
-    )
+    with _prefect_api():
+        result = ingest_flow(
+            feeds_file=str(settings.feeds_file),
+            db=db,
+            allow_private_networks=allow_private_networks or None,
+            workers=workers,
+            task_runner_name=task_runner,
+            overlap=overlap,
+        )
     _print_summary("ingest", result)
 
 
@@ -134,7 +164,7 @@ def backfill(
         raise typer.Exit(2)
     if since:
         _check_date(since)
-    with _QueueProgress(db, "backfill"):
+    with _prefect_api(), _QueueProgress(db, "backfill"):
         try:
             result = backfill_flow(
                 urls_file=str(urls) if urls else None,
@@ -240,7 +270,9 @@ def reprocess(
         raise typer.Exit(2)
     if since:
         _check_date(since)
-    _print_summary("reprocess", reprocess_flow(since=since, origin=origin, everything=everything, db=db))
+    with _prefect_api():
+        result = reprocess_flow(since=since, origin=origin, everything=everything, db=db)
+    _print_summary("reprocess", result)
 
 
 @app.command()
@@ -259,7 +291,7 @@ def serve(
     import signal
     from datetime import timedelta
 
-    from flows.local_server import local_prefect_server
+    from flows.prefect_server import local_prefect_server
 
     if overlap not in ("skip", "wait"):
         err.print("error: --overlap is skip or wait")
@@ -267,7 +299,7 @@ def serve(
     # Ctrl-C and a service manager's SIGTERM both stop the schedule the same way.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     with contextlib.ExitStack() as stack:
-        if not os.environ.get("PREFECT_API_URL"):
+        if not _configured_api_url():
             from prefect.settings import PREFECT_API_URL, temporary_settings
 
             console.print("starting a local Prefect server for the schedule …")

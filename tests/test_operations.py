@@ -325,12 +325,18 @@ def test_parallel_task_runners_store_every_article_once(runner, pg_url, tmp_path
     env = {**os.environ, "PREFECT_LOGGING_LEVEL": "WARNING"}
     env.pop("PREFECT_API_URL", None)
     command = ingest_command(feeds_file, pg_url, "--workers", "2", "--task-runner", runner)
-    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    descendants = _descendants_while_running(process)
-    _, stderr = process.communicate(timeout=600)
-    assert process.returncode == 0, stderr[-3000:]
-    # The workers report to the run's own throwaway API rather than each starting one more.
-    api_servers = [pid for pid, cmdline in descendants.items() if "uvicorn" in cmdline]
+    # Output to a file: a pipe nobody reads while the run goes on would stall the run once it filled.
+    with (tmp_path / "ingest.log").open("w+") as output:
+        process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
+        descendants = _descendants_while_running(process, timeout_s=300)
+        if process.poll() is None:  # the run takes ~40 s: one that has not ended is stuck
+            process.kill()
+            process.wait()
+            pytest.fail(f"the ingest did not end within 300 s; its output ends:\n{_tail(output)}")
+        assert process.returncode == 0, _tail(output)
+    # The workers report to the run's own throwaway API rather than each starting one more (Prefect's
+    # own throwaway server runs as `uvicorn`, claimwire's as flows.prefect_server).
+    api_servers = [pid for pid, cmd in descendants.items() if "uvicorn" in cmd or "flows.prefect_server" in cmd]
     assert len(api_servers) == 1, descendants
     # Every round in a fresh process (a new one per task run, or the Dask worker restarted after its
     # round): five rounds, five worker processes or more.
@@ -589,7 +595,12 @@ def test_dask_scheduler_forgets_the_workers_it_restarted(prefect_harness):
     assert log_length == 100  # and not the last 10,000 log records of the scheduler
 
 
-def _descendants_while_running(process: subprocess.Popen, timeout_s: float = 600) -> dict[int, str]:
+def _tail(output, chars: int = 3000) -> str:
+    output.seek(0)
+    return output.read()[-chars:]
+
+
+def _descendants_while_running(process: subprocess.Popen, timeout_s: float) -> dict[int, str]:
     """Every process started under ``process`` (PID: command line), sampled until it exits."""
     import psutil
 
@@ -655,7 +666,7 @@ def test_two_prefect_workers_on_one_pool_split_the_feeds(pg_url, tmp_path, http_
     from typer.testing import CliRunner
 
     from flows.cli import app
-    from flows.local_server import local_prefect_server
+    from flows.prefect_server import local_prefect_server
 
     feeds = _many_feeds(http_server)
     feeds_file = quiet_settings(tmp_path, feeds, batch_size=2)
