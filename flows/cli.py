@@ -71,6 +71,13 @@ def _prefect_api() -> Iterator[None]:
         try:
             yield
         finally:
+            # Logs and events still queued (a run stopped by Ctrl-C leaves some) go out while the server
+            # is up; Prefect would otherwise send them at exit, to a server already stopped.
+            from prefect.events.worker import EventsWorker
+            from prefect.logging.handlers import APILogWorker
+
+            for worker in (APILogWorker, EventsWorker):
+                worker.drain_all(timeout=10, at_exit=False)
             os.environ.pop("PREFECT_API_URL", None)
             refresh_global_settings_context()
 

@@ -49,7 +49,7 @@ def throwaway_prefect_server(timeout_s: float = STARTUP_TIMEOUT_S) -> Iterator[s
         "PREFECT__SERVER_EPHEMERAL": "1",
         "PREFECT__SERVER_FINAL": "1",
     }
-    with _prefect_server(settings, log=None, timeout_s=timeout_s, own_session=False) as url:
+    with _prefect_server(settings, log=None, timeout_s=timeout_s) as url:
         yield url
 
 
@@ -68,12 +68,11 @@ def local_prefect_server(home: Path, timeout_s: float = STARTUP_TIMEOUT_S) -> It
     }
     with ExitStack() as stack:
         log = stack.enter_context((home / "server.log").open("ab"))
-        # Its own session: Ctrl-C stops `claimwire serve` first, which then stops the server.
-        yield stack.enter_context(_prefect_server(settings, log=log, timeout_s=timeout_s, own_session=True))
+        yield stack.enter_context(_prefect_server(settings, log=log, timeout_s=timeout_s))
 
 
 @contextmanager
-def _prefect_server(settings: dict[str, str], log: IO[bytes] | None, timeout_s: float, own_session: bool):
+def _prefect_server(settings: dict[str, str], log: IO[bytes] | None, timeout_s: float):
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     # Bound, not listening: the port is ours, and a health check is refused until the server listens.
     listener.bind(("127.0.0.1", 0))
@@ -85,7 +84,10 @@ def _prefect_server(settings: dict[str, str], log: IO[bytes] | None, timeout_s: 
         pass_fds=[listener.fileno()],
         stdout=log,
         stderr=subprocess.STDOUT if log else None,
-        start_new_session=own_session,
+        # A session of its own: Ctrl-C interrupts the command, which still reports how its run ended to
+        # this server and then stops it (in the same session the server died with the command's first
+        # breath and the command spent minutes retrying to report to it).
+        start_new_session=True,
     )
     listener.close()  # the server process holds its own copy
     url = f"http://127.0.0.1:{port}/api"

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from urllib.parse import urlsplit
 
 import httpx
@@ -69,3 +70,37 @@ def test_throwaway_server_stops_itself_when_its_command_is_killed_outright():
         for child in psutil.Process().children(recursive=True):
             if "flows.prefect_server" in " ".join(child.cmdline()):
                 child.kill()
+
+
+def test_ctrl_c_on_an_ingest_records_the_run_failed_and_leaves_no_server_behind(tmp_path, http_server):
+    """Ctrl-C reaches the command, not its server (a session of its own): the command still reports
+    how the run ended, records it as failed, stops the server and exits at once."""
+    from tests.fixtures.cli import ingest_command
+    from tests.fixtures.site import atom_feed
+    from tests.test_operations import counts, quiet_settings
+
+    feed = http_server.add("/slow.xml", body=atom_feed("S", http_server.base, []), delay_s=60)
+    db = f"sqlite:///{tmp_path / 'interrupted.db'}"
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    command = subprocess.Popen(
+        ingest_command(quiet_settings(tmp_path, [feed]), db),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group, as a terminal gives a foreground command
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not http_server.hits("/slow.xml"):  # the run is polling its feed
+            assert command.poll() is None and time.monotonic() < deadline, "the run never polled its feed"
+            time.sleep(0.2)
+        (server,) = [
+            p for p in psutil.Process(command.pid).children() if "flows.prefect_server" in " ".join(p.cmdline())
+        ]
+        os.killpg(command.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        assert command.wait(timeout=60) == 130
+        server.wait(timeout=30)
+    finally:
+        if command.poll() is None:
+            os.killpg(command.pid, signal.SIGKILL)
+    assert counts(db, "SELECT kind, status FROM v_runs") == [("ingest", "failed")]
