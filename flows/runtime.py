@@ -54,7 +54,8 @@ def api_shared_with_worker_processes() -> Iterator[None]:
     With no PREFECT_API_URL, Prefect starts a throwaway API server for the process that first needs one.
     A worker process (process or Dask runner) inherits no address, so each started a server of its own:
     ~215 MiB and seconds of CPU per worker, taken from the work. Spawned processes copy the environment,
-    so the parent's address is exported for as long as the block runs."""
+    so the parent's address is exported for as long as the block runs. (The CLI starts and exports an
+    API of its own before any flow, flows/prefect_server.py; this covers flows called from Python.)"""
     if os.environ.get("PREFECT_API_URL"):
         yield
         return
