@@ -110,8 +110,7 @@ def _wait_until_healthy(process: subprocess.Popen, url: str, timeout_s: float, l
                     return
             except httpx.HTTPError:
                 pass
-            if time.monotonic() > deadline:
-                _stop(process)
+            if time.monotonic() > deadline:  # the caller's `finally` stops it
                 raise RuntimeError(f"the Prefect API server did not answer within {timeout_s:.0f} s{where}")
             time.sleep(0.2)
 
