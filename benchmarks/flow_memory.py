@@ -37,7 +37,8 @@ def main() -> None:
     parser.add_argument("--trace", action="store_true")
     args = parser.parse_args()
 
-    from throughput import WORKLOAD_SETTINGS, own_status_mib, serve_workload_until_killed
+    from process_peaks import status_mib
+    from throughput import WORKLOAD_SETTINGS, serve_workload_until_killed
 
     urls: multiprocessing.Queue = multiprocessing.Queue()
     server = multiprocessing.Process(target=serve_workload_until_killed, args=(args.articles, 10, urls), daemon=True)
@@ -63,7 +64,7 @@ def main() -> None:
 
     def measured_hand_over(finished):
         slot = hand_over(finished)
-        readings.append(round(own_status_mib("VmRSS"), 2))
+        readings.append(round(status_mib()["VmRSS"], 2))
         if args.trace and len(readings) in (4, args.articles // args.round - 2):
             snapshots.append(tracemalloc.take_snapshot())  # two only: each holds every live block
         return slot

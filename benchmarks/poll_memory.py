@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from throughput import make_articles, own_status_mib, workload_database  # noqa: E402
+from process_peaks import status_mib  # noqa: E402
+from throughput import make_articles, workload_database  # noqa: E402
 
 from tests.httpserver import TestServer  # noqa: E402
 
@@ -70,11 +71,11 @@ def main() -> None:
             stages.poll_feeds(engine, settings, due[:1])
             release_free_memory()
             Path("/proc/self/clear_refs").write_text("5")  # VmHWM starts again from the current RSS
-            before = own_status_mib("VmRSS")
+            before = status_mib()["VmRSS"]
             started = time.perf_counter()
             stats = stages.poll_feeds(engine, settings, due[1 : 1 + settings.feed_batch_size])
             seconds = time.perf_counter() - started
-            peak = own_status_mib("VmHWM")
+            peak = status_mib()["VmHWM"]
             engine.dispose()
     finally:
         server.stop()

@@ -39,7 +39,7 @@ from tests.fixtures.site import FixtureArticle, article_html, atom_feed  # noqa:
 from tests.httpserver import TestServer  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from process_peaks import PeakSampler, status_mib  # noqa: E402
+from process_peaks import PeakSampler  # noqa: E402
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -99,11 +99,6 @@ def serve_workload(server: TestServer, articles: list[FixtureArticle], n_feeds: 
             )
         )
     return feeds
-
-
-def own_status_mib(key: str) -> float:
-    """A size from this process's /proc status (VmRSS, VmHWM, ...), in MiB. Linux only."""
-    return status_mib()[key]
 
 
 def serve_workload_until_killed(articles: int, n_feeds: int, feed_urls: multiprocessing.Queue) -> None:
