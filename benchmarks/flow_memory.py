@@ -36,6 +36,8 @@ def main() -> None:
     parser.add_argument("--round", type=int, default=10, help="articles per round")
     parser.add_argument("--trace", action="store_true")
     args = parser.parse_args()
+    if args.articles <= 2 * args.round:  # the two first rounds would drain it all: nothing to hand over
+        parser.error(f"--articles must exceed two rounds ({2 * args.round}) for a round to be handed over")
 
     from process_peaks import status_mib
     from throughput import WORKLOAD_SETTINGS, serve_workload_until_killed

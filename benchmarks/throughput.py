@@ -4,6 +4,7 @@ work alone, with per-stage times, Prefect's overhead and peak memory.
     python benchmarks/throughput.py --feeds 20 --items 25            # 500 articles, SQLite and PostgreSQL
     python benchmarks/throughput.py --feeds 40 --items 25 --workers 2 --only sqlite
     python benchmarks/throughput.py --feeds 40 --items 25 --workers 2 --only sqlite --round-articles 250
+    python benchmarks/throughput.py --feeds 40 --items 25 --workers 2 --only sqlite --seed 8  # other articles
     python benchmarks/throughput.py --unchanged-feeds 1000 [--poll-per-host 2]  # 1,000 feeds answering 304
 
 Articles are unique news-length texts (600–1,500 words) assembled from the PolNeAR news paragraphs in
@@ -318,6 +319,7 @@ def main() -> None:
     parser.add_argument("--runner", default="process", help="task runner for --workers > 1: process | dask")
     parser.add_argument("--only", choices=["sqlite", "postgresql"], default=None)
     parser.add_argument("--no-bare", action="store_true")
+    parser.add_argument("--seed", type=int, default=7, help="the workload's random sample of paragraphs")
     parser.add_argument("--round-articles", type=int, default=None, help="articles per worker process (default 500)")
     parser.add_argument("--unchanged-feeds", type=int, default=0)
     parser.add_argument(
@@ -334,7 +336,7 @@ def main() -> None:
             results["unchanged"] = unchanged_poll(args.unchanged_feeds, tmp, args.poll_per_host)
             print(json.dumps(results, indent=1))
             return
-        articles = make_articles(args.feeds * args.items)
+        articles = make_articles(args.feeds * args.items, seed=args.seed)
         server = TestServer().start()
         try:
             feeds = serve_workload(server, articles, args.feeds)

@@ -55,31 +55,14 @@ def _configured_api_url() -> str | None:
 def _prefect_api() -> Iterator[None]:
     """The Prefect API the command's flows report to: the configured one, else a throwaway server of the
     command's own on a port it holds (flows/prefect_server.py: Prefect's own can end up sharing another
-    run's). Set in the environment and in Prefect's process-wide settings, not only in this thread's:
-    Prefect's helper threads (the process runner's message forwarder) read those, and one that found no
-    API started Prefect's own throwaway server after all; processes the run starts inherit it too."""
+    run's), which the processes the run starts report to as well."""
     if _configured_api_url():
         yield
         return
-    from prefect.context import refresh_global_settings_context
+    from flows.prefect_server import reporting_to, throwaway_prefect_server
 
-    from flows.prefect_server import throwaway_prefect_server
-
-    with throwaway_prefect_server() as url:
-        os.environ["PREFECT_API_URL"] = url
-        refresh_global_settings_context()
-        try:
-            yield
-        finally:
-            # Logs and events still queued (a run stopped by Ctrl-C leaves some) go out while the server
-            # is up; Prefect would otherwise send them at exit, to a server already stopped.
-            from prefect.events.worker import EventsWorker
-            from prefect.logging.handlers import APILogWorker
-
-            for worker in (APILogWorker, EventsWorker):
-                worker.drain_all(timeout=10, at_exit=False)
-            os.environ.pop("PREFECT_API_URL", None)
-            refresh_global_settings_context()
+    with throwaway_prefect_server() as url, reporting_to(url):
+        yield
 
 
 @app.command()
@@ -298,7 +281,7 @@ def serve(
     import signal
     from datetime import timedelta
 
-    from flows.prefect_server import local_prefect_server
+    from flows.prefect_server import local_prefect_server, reporting_to
 
     if overlap not in ("skip", "wait"):
         err.print("error: --overlap is skip or wait")
@@ -307,11 +290,8 @@ def serve(
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     with contextlib.ExitStack() as stack:
         if not _configured_api_url():
-            from prefect.settings import PREFECT_API_URL, temporary_settings
-
             console.print("starting a local Prefect server for the schedule …")
-            url = stack.enter_context(local_prefect_server(Path("data") / "prefect"))
-            stack.enter_context(temporary_settings({PREFECT_API_URL: url}))
+            stack.enter_context(reporting_to(stack.enter_context(local_prefect_server(Path("data") / "prefect"))))
         from prefect import serve as prefect_serve
 
         from flows.ingest import ingest_flow

@@ -72,6 +72,30 @@ def local_prefect_server(home: Path, timeout_s: float = STARTUP_TIMEOUT_S) -> It
 
 
 @contextmanager
+def reporting_to(url: str) -> Iterator[str]:
+    """This process reports to the Prefect API at ``url`` while the block runs, and so do the processes it
+    starts. Set in the environment and in Prefect's process-wide settings, not only in this thread's:
+    Prefect's helper threads (the process runner's message forwarder, a served deployment's runner) read
+    those, and one that found no API started Prefect's own throwaway server after all."""
+    from prefect.context import refresh_global_settings_context
+
+    os.environ["PREFECT_API_URL"] = url
+    refresh_global_settings_context()
+    try:
+        yield url
+    finally:
+        # Logs and events still queued (a run stopped by Ctrl-C leaves some) go out while the server is
+        # up; Prefect would otherwise send them at exit, to a server already stopped.
+        from prefect.events.worker import EventsWorker
+        from prefect.logging.handlers import APILogWorker
+
+        for worker in (APILogWorker, EventsWorker):
+            worker.drain_all(timeout=10, at_exit=False)
+        os.environ.pop("PREFECT_API_URL", None)
+        refresh_global_settings_context()
+
+
+@contextmanager
 def _prefect_server(settings: dict[str, str], log: IO[bytes] | None, timeout_s: float):
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     # Bound, not listening: the port is ours, and a health check is refused until the server listens.

@@ -4,6 +4,7 @@ run can take the port or answer its health check, and it does not outlive the co
 from __future__ import annotations
 
 import errno
+import json
 import os
 import signal
 import socket
@@ -104,3 +105,36 @@ def test_ctrl_c_on_an_ingest_records_the_run_failed_and_leaves_no_server_behind(
         if command.poll() is None:
             os.killpg(command.pid, signal.SIGKILL)
     assert counts(db, "SELECT kind, status FROM v_runs") == [("ingest", "failed")]
+
+
+def test_reporting_to_reaches_prefects_threads_and_started_processes_and_is_undone_after():
+    """Inside ``reporting_to`` a thread of Prefect's (which sees no copy of the caller's context) and a
+    process the command starts both find the run's API; after it neither does. Run in a process of its
+    own, so this test's global settings stay as they were."""
+    script = (
+        "import json, subprocess, sys, threading\n"
+        "from prefect.settings import get_current_settings\n"
+        "from flows.prefect_server import reporting_to, throwaway_prefect_server\n"
+        "def in_a_thread():\n"
+        "    seen = []\n"
+        "    thread = threading.Thread(target=lambda: seen.append(get_current_settings().api.url))\n"
+        "    thread.start(); thread.join()\n"
+        "    return seen[0]\n"
+        "def in_a_process():\n"
+        "    code = 'from prefect.settings import get_current_settings; print(get_current_settings().api.url)'\n"
+        "    return subprocess.run([sys.executable, '-c', code], capture_output=True, text=True).stdout.strip()\n"
+        "before = in_a_thread()\n"
+        "with throwaway_prefect_server() as url, reporting_to(url):\n"
+        "    inside = {'url': url, 'thread': in_a_thread(), 'process': in_a_process()}\n"
+        "print(json.dumps({'before': before, 'inside': inside, 'after': [in_a_thread(), in_a_process()]}))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"} | {"PREFECT_LOGGING_LEVEL": "WARNING"}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    url = seen["inside"]["url"]
+    assert url.startswith("http://127.0.0.1:")
+    assert seen["before"] != url
+    assert seen["inside"]["thread"] == url
+    assert seen["inside"]["process"] == url
+    assert seen["after"] == [seen["before"], str(seen["before"])]  # as it was: None unless a profile sets one
