@@ -291,7 +291,8 @@ def serve(
     with contextlib.ExitStack() as stack:
         if not _configured_api_url():
             console.print("starting a local Prefect server for the schedule …")
-            stack.enter_context(reporting_to(stack.enter_context(local_prefect_server(Path("data") / "prefect"))))
+            url = stack.enter_context(local_prefect_server(Path("data") / "prefect"))
+            stack.enter_context(reporting_to(url))
         from prefect import serve as prefect_serve
 
         from flows.ingest import ingest_flow
