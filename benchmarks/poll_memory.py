@@ -6,12 +6,14 @@ Serves ``--feeds`` RSS feeds on 127.0.0.1, each of ``--items`` items with the wh
 ``content:encoded`` (as WordPress and many newsrooms publish them: ~150 KB a feed here), and polls one
 batch of them (``feed_batch_size``, 200) in this process with ``stages.poll_feeds``, as ingest does.
 Prints the batch's peak resident memory over the process's size before it (VmHWM after resetting it),
-after a warm-up poll of one feed has loaded every module. Linux only.
+after a warm-up poll of one feed has loaded every module, and what the process still holds after it
+(resident size once collected and trimmed, over the size before). Linux only.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import html
 import json
 import sys
@@ -76,6 +78,9 @@ def main() -> None:
             stats = stages.poll_feeds(engine, settings, due[1 : 1 + settings.feed_batch_size])
             seconds = time.perf_counter() - started
             peak = status_mib()["VmHWM"]
+            gc.collect()
+            release_free_memory()
+            left = status_mib()["VmRSS"]
             engine.dispose()
     finally:
         server.stop()
@@ -89,6 +94,7 @@ def main() -> None:
                 "batch_feed_mib": round(feed_bytes / (args.feeds + 1) * polled / 2**20, 1),
                 "seconds": round(seconds, 2),
                 "peak_over_start_mib": round(peak - before, 1),
+                "left_after_mib": round(left - before, 1),
             }
         )
     )

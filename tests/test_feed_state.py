@@ -3,16 +3,20 @@ Retry-After, validators kept separately, body-hash as a second unchanged test.""
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, text
 
 from flows.settings import Settings
-from flows.stages import poll_feeds
+from flows.stages import POLL_WRITE_ITEMS, poll_feeds
 from storage import feed_state, init_db, make_engine
 from storage.feed_state import failure_backoff_s
 from storage.models import QueuedUrl
 from tests.fixtures.site import FixtureArticle, rss_feed
+from tests.httpserver import Route
 
 
 def items(server, start: int, count: int):
@@ -61,6 +65,57 @@ def test_first_poll_is_bounded_and_later_polls_take_only_new_items(db_url, http_
     make_due(engine)
     assert poll(engine, settings, url).extra["items_new"] == 2
     assert set(queued(engine)[-2:]) == {http_server.url("/story/31"), http_server.url("/story/30")}
+    engine.dispose()
+
+
+def test_a_batch_writes_answered_feeds_while_others_are_still_answering(db_url, http_server):
+    """A poll batch does not hold every feed's parsed items until its slowest feed answers (10,000 items
+    for 200 feeds of 50): the items of a feed that answered are queued while a feed listed before it is
+    still answering. Failures wait for the whole batch, which decides whether they are our outage: here
+    feeds answered, so the failing one is charged."""
+    engine = make_engine(db_url)
+    init_db(engine)
+    settings = Settings(
+        db=db_url, allow_private_networks=True, per_host_delay_s=0, http_retries=0, max_initial_items=1000
+    )
+    fast_items, slow_items = items(http_server, 0, POLL_WRITE_ITEMS), items(http_server, 1000, 3)
+    slow_answer = Route(body=rss_feed("Slow", http_server.base, slow_items), content_type="application/rss+xml")
+    let_slow_answer = threading.Event()
+
+    def answer_when_let(_request) -> Route:
+        let_slow_answer.wait(60)
+        return slow_answer
+
+    slow = http_server.add("/slow.xml", handler=answer_when_let)
+    fast = http_server.add(
+        "/fast.xml", body=rss_feed("Fast", http_server.base, fast_items), content_type="application/rss+xml"
+    )
+    down = http_server.add("/down.xml", status=503, body=b"")
+    urls = [slow, fast, down]
+    with engine.begin() as conn:
+        feed_state.sync_feeds(conn, [feed_state.FeedConfig(url=u) for u in urls])
+        due = feed_state.due_feeds(conn, urls, datetime.now(UTC))
+    assert [f.url for f in due] == urls
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        polling = pool.submit(poll_feeds, engine, settings, due)
+        try:
+            deadline = time.monotonic() + 30
+            while len(queued(engine)) < POLL_WRITE_ITEMS and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert set(queued(engine)) == {url for url, _ in fast_items}
+            assert not polling.done()
+            with engine.connect() as conn:
+                unanswered = conn.execute(text("SELECT last_polled_at FROM feeds WHERE url = :u"), {"u": slow}).one()
+            assert unanswered.last_polled_at is None
+        finally:
+            let_slow_answer.set()
+        stats = polling.result(timeout=60)
+    assert (stats.feeds_polled, stats.feeds_failed, stats.extra["items_new"]) == (3, 1, POLL_WRITE_ITEMS + 3)
+    assert "outage" not in stats.extra
+    assert set(queued(engine)[POLL_WRITE_ITEMS:]) == {url for url, _ in slow_items}
+    with engine.connect() as conn:
+        failing = conn.execute(text("SELECT consecutive_failures FROM feeds WHERE url = :u"), {"u": down}).one()
+    assert failing.consecutive_failures == 1
     engine.dispose()
 
 
