@@ -132,8 +132,8 @@ class _PollWriter:
     (and becomes the original the other points to) follows the answers' order, as it already followed
     the workers' timing with more than one worker."""
 
-    def __init__(self, engine: Engine, settings: Settings, feeds: int, run_id: int | None):
-        self.engine, self.settings, self.feeds, self.run_id = engine, settings, feeds, run_id
+    def __init__(self, engine: Engine, settings: Settings, feed_count: int, run_id: int | None):
+        self.engine, self.settings, self.feed_count, self.run_id = engine, settings, feed_count, run_id
         self.stats = RunStats()
         self.enqueued = 0
         self.answers: list[PollOutcome] = []
@@ -147,6 +147,8 @@ class _PollWriter:
         self.answers.append(outcome)
         self.answer_items += len(outcome.items)
         if self.answer_items >= POLL_WRITE_ITEMS:
+            # On the event loop, synchronously: other feeds' answers wait meanwhile in their sockets, and a
+            # write of 200 items is milliseconds against the seconds a feed may take to answer.
             self.write_answers()
 
     def write_answers(self) -> None:
@@ -162,7 +164,9 @@ class _PollWriter:
         self.write_answers()
         failed = self.failures
         # Every feed failing at the fetch stage at once says more about our network than about the feeds.
-        outage = self.feeds > 1 and len(failed) == self.feeds and all(o.failure.stage == "poll" for o in failed)
+        outage = (
+            self.feed_count > 1 and len(failed) == self.feed_count and all(o.failure.stage == "poll" for o in failed)
+        )
         if outage:
             self.stats.extra["outage"] = "every feed failed to answer: likely our own network; feeds not charged"
         if failed:
