@@ -60,7 +60,9 @@ class TestServer:
             def do_GET(self):  # noqa: N802 - http.server naming
                 with server._lock:
                     server.requests.append(Recorded(self.path, dict(self.headers.items()), time.monotonic()))
-                route = server.routes.get(self.path)
+                # Like a real site, a path's page answers whatever query it is asked with (utm_source=…)
+                # unless a route names that query.
+                route = server.routes.get(self.path) or server.routes.get(self.path.split("?", 1)[0])
                 if route is None:
                     self._send(404, b"not found", "text/plain")
                     return

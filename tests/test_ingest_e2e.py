@@ -4,16 +4,21 @@ and fetch nothing new."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
 
 from flows.config import effective_settings
 from flows.ingest import ingest_flow
 from storage import make_engine
 from tests.fixtures.site import article_html, atom_feed, off_topic_articles, rss_feed, seed_articles
+from tests.httpserver import Route
 
 MALFORMED_RSS = b"""<?xml version="1.0"?>
 <rss version="2.0"><channel><title>Broken & Co</title>
@@ -22,7 +27,7 @@ MALFORMED_RSS = b"""<?xml version="1.0"?>
 </channel>"""
 
 
-def build_site(server) -> dict[str, str]:
+def build_site(server, is_queued: Callable[[str], bool]) -> dict[str, str]:
     seeds, off = seed_articles(), off_topic_articles()
     urls = {}
     for art in seeds[:3] + off:
@@ -43,9 +48,6 @@ def build_site(server) -> dict[str, str]:
     urls["huge"] = server.add("/world/huge", stream_bytes=40 * 1024 * 1024)
     urls["tracking"] = server.url(f"/{seeds[1].slug}?utm_source=rss&utm_medium=feed")
 
-    rss_items = [(urls[a.slug], a) for a in seeds[:2] + off] + [
-        (urls["pdf"], off[0]._replace() if hasattr(off[0], "_replace") else off[0])
-    ]
     rss_items = [
         (urls[seeds[0].slug], seeds[0]),
         (urls[seeds[1].slug], seeds[1]),
@@ -57,23 +59,33 @@ def build_site(server) -> dict[str, str]:
         (urls["loop"], _retitled(off[0], "Loop story", "world/loop-a")),
         (urls["huge"], _retitled(off[0], "Huge story", "world/huge")),
     ]
-    server.add(
-        "/rss.xml",
-        body=rss_feed("Daily Fixture", server.base, rss_items),
-        content_type="application/rss+xml",
-        etag='"rss-v1"',
+    rss = Route(
+        body=rss_feed("Daily Fixture", server.base, rss_items), content_type="application/rss+xml", etag='"rss-v1"'
     )
     atom_items = [
         (urls[seeds[2].slug], seeds[2]),
         (urls["syndicated"], _retitled(seeds[0], seeds[0].title, "partner")),
         (urls["tracking"], seeds[1]),
     ]
-    server.add(
-        "/atom.xml",
+    atom = Route(
         body=atom_feed("Fixture Atom", server.base, atom_items),
         content_type="application/atom+xml",
         last_modified="Mon, 02 Nov 2026 12:00:00 GMT",
     )
+
+    # A poll queues each feed's items as its answer arrives. The RSS feed answers once the Atom feed's
+    # items are queued, so the same stories reach the queue first under the Atom feed's links: the wire
+    # copy before the story it copies, and seeds[1] under its tracking-parameter link before the RSS
+    # feed's clean one. (The wait stays below the test's read timeout: if the Atom items never come, the
+    # test fails on the order, not on a failed RSS poll.)
+    def rss_after_atom(_request) -> Route:
+        deadline = time.monotonic() + 0.9
+        while not is_queued(urls["tracking"]) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return rss
+
+    server.add("/rss.xml", handler=rss_after_atom)
+    server.add("/atom.xml", atom)
     server.add(
         "/broken.xml",
         body=MALFORMED_RSS.replace(b"{link}", urls[seeds[2].slug].encode()),
@@ -115,8 +127,23 @@ def write_feeds_file(tmp_path: Path, server) -> Path:
     return path
 
 
+def queue_probe(db_url: str) -> Callable[[str], bool]:
+    """Whether a URL is in the fetch queue yet (False until the run has created the tables). No pool: an
+    idle connection left open would keep the test's PostgreSQL database from being dropped."""
+    engine = create_engine(db_url, poolclass=NullPool)
+
+    def is_queued(url: str) -> bool:
+        try:
+            with engine.connect() as conn:
+                return conn.execute(text("SELECT 1 FROM fetch_queue WHERE url = :u"), {"u": url}).first() is not None
+        except DBAPIError:
+            return False
+
+    return is_queued
+
+
 def test_ingest_end_to_end(db_url, tmp_path, http_server, prefect_harness):
-    urls = build_site(http_server)
+    urls = build_site(http_server, queue_probe(db_url))
     feeds_file = write_feeds_file(tmp_path, http_server)
     first = ingest_flow(feeds_file=str(feeds_file), db=db_url, allow_private_networks=True)
     assert first["status"] == "completed"
@@ -135,20 +162,22 @@ def test_ingest_end_to_end(db_url, tmp_path, http_server, prefect_harness):
             ).all()
         )
     seeds, off = seed_articles(), off_topic_articles()
-    # Three seed stories, two off-topic stories and the syndicated copy are stored; the tracking-parameter
-    # URL is the same article as seeds[1] and is not stored twice.
-    assert set(articles) == {urls[a.slug] for a in seeds[:3] + off} | {urls["syndicated"]}
+    # Three seed stories, two off-topic stories and the syndicated copy are stored. seeds[1] came first
+    # under the Atom feed's tracking-parameter link: that is the URL it was fetched from, its canonical
+    # URL is the clean one, and the RSS feed's clean link is the same article, neither queued nor fetched.
+    tracked = urls["tracking"]
+    assert set(articles) == {urls[a.slug] for a in [seeds[0], seeds[2], *off]} | {urls["syndicated"], tracked}
+    assert articles[tracked].canonical_url == urls[seeds[1].slug]
     story, wire = articles[urls[seeds[0].slug]], articles[urls["syndicated"]]
     assert story.outlet == "The Daily Fixture" and story.language == "en"
     assert str(story.published_at).startswith("2026-11-01")
-    # The two copies come from two feeds whose answers join the queue in the order they arrive: whichever
-    # was stored first is the original, and the other points to it.
-    original, copy = (story, wire) if wire.duplicate_of is not None else (wire, story)
-    assert original.duplicate_of is None and copy.duplicate_of == original.article_id
+    # The wire copy was queued, so stored, first: it is the original and the story points to it.
+    assert wire.outlet == "Partner Wire"
+    assert wire.duplicate_of is None and story.duplicate_of == wire.article_id
     # Relevant stories get claims; off-topic ones are stored without; the copy's claims are the original's.
-    assert claims_per_article[original.url] > 3
+    assert claims_per_article[wire.url] > 3 and claims_per_article[tracked] > 3
     assert all(claims_per_article[urls[a.slug]] == 0 for a in off)
-    assert claims_per_article[copy.url] == 0
+    assert claims_per_article[story.url] == 0
     # Every bad URL is a failure row with its stage and a readable error, scheduled for retry.
     expected = {
         "pdf": "not an HTML page: application/pdf",
@@ -173,9 +202,11 @@ def test_ingest_end_to_end(db_url, tmp_path, http_server, prefect_harness):
         down = conn.execute(text("SELECT consecutive_failures, next_poll_at FROM feeds WHERE name = 'Down'")).one()
         assert down.consecutive_failures == 1
 
-    page_paths = ["/" + a.slug for a in seeds[:3] + off] + ["/partner/wire-copy"]
+    tracked_path = tracked.removeprefix(http_server.base)
+    page_paths = ["/" + a.slug for a in [seeds[0], seeds[2], *off]] + ["/partner/wire-copy", tracked_path]
     hits_before = {p: len(http_server.hits(p)) for p in page_paths}
     assert all(n == 1 for n in hits_before.values()), hits_before
+    assert http_server.hits("/" + seeds[1].slug) == []
 
     # Second run: the feeds are due again only after their interval, so make them due now.
     with engine.begin() as conn:
@@ -184,6 +215,7 @@ def test_ingest_end_to_end(db_url, tmp_path, http_server, prefect_harness):
     assert second["articles_new"] == 0 and second["claims_new"] == 0
     assert second["feeds_not_modified"] >= 2
     assert {p: len(http_server.hits(p)) for p in page_paths} == hits_before  # nothing fetched again
+    assert http_server.hits("/" + seeds[1].slug) == []
     rss_hits = http_server.hits("/rss.xml")
     assert rss_hits[-1].headers.get("If-None-Match") == '"rss-v1"'
     atom_hits = http_server.hits("/atom.xml")
