@@ -282,19 +282,19 @@ def serve(
     from datetime import timedelta
 
     from flows.prefect_server import local_prefect_server, reporting_to
+    from flows.serving import serve_until_stopped
 
     if overlap not in ("skip", "wait"):
         err.print("error: --overlap is skip or wait")
         raise typer.Exit(2)
-    # Ctrl-C and a service manager's SIGTERM both stop the schedule the same way.
+    # Ctrl-C and a service manager's SIGTERM both stop the schedule the same way, here while the local
+    # server starts and in serve_until_stopped while the schedule runs.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     with contextlib.ExitStack() as stack:
         if not _configured_api_url():
             console.print("starting a local Prefect server for the schedule …")
             url = stack.enter_context(local_prefect_server(Path("data") / "prefect"))
             stack.enter_context(reporting_to(url))
-        from prefect import serve as prefect_serve
-
         from flows.ingest import ingest_flow
 
         deployment = ingest_flow.to_deployment(
@@ -308,8 +308,7 @@ def serve(
             },
         )
         console.print(f"serving ingest every {interval_minutes:g} minutes (overlap: {overlap}); Ctrl-C to stop")
-        with contextlib.suppress(KeyboardInterrupt):
-            prefect_serve(deployment, print_starting_message=False)
+        serve_until_stopped(deployment)  # the runs it started have stopped before the server does
     console.print("stopped")
 
 

@@ -3,6 +3,7 @@ the Prefect deployments, against real servers on 127.0.0.1 and real databases.""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -652,6 +653,54 @@ def test_serve_runs_the_schedule_and_stops_cleanly_on_ctrl_c(tmp_path, http_serv
     assert process.returncode == 0, output[-2000:]
     assert "stopped" in output
     assert len(http_server.hits("/s.xml")) == 1  # the second run found the feed not yet due again
+
+
+def test_serve_stopped_during_a_run_stops_the_run_before_its_server(tmp_path, http_server):
+    """A service manager's SIGTERM reaches the serve command alone while a scheduled run is polling a slow
+    feed. The run's process is stopped and reports how it ended before the local server goes, so
+    nothing is left behind retrying a server that is gone, and the command exits at once."""
+    import psutil
+
+    children: list[psutil.Process] = []
+    feed = http_server.add("/slow.xml", body=atom_feed("S", http_server.base, []), delay_s=60)
+    feeds_file = quiet_settings(tmp_path, [feed])
+    db = f"sqlite:///{tmp_path / 'serve.db'}"
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    with (tmp_path / "serve.log").open("w+") as output:
+        process = subprocess.Popen(
+            cli_command(
+                "serve", "--feeds", str(feeds_file), "--db", db, "--interval", "0.1", "--allow-private-networks"
+            ),
+            env=env,
+            cwd=tmp_path,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 180
+            while not http_server.hits("/slow.xml"):  # a scheduled run is polling its feed
+                assert process.poll() is None and time.monotonic() < deadline, "no scheduled run polled its feed"
+                time.sleep(0.2)
+            children = psutil.Process(process.pid).children(recursive=True)
+            runs = [p for p in children if "prefect.engine" in " ".join(p.cmdline())]
+            assert runs, [p.cmdline() for p in children]
+            started = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=60) == 0
+            stopping_s = time.monotonic() - started
+            gone, alive = psutil.wait_procs(children, timeout=5)
+        finally:
+            if process.poll() is None:
+                process.kill()
+            for child in children:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    child.kill()
+        output.seek(0)
+        log = output.read()
+    assert "stopped" in log, log[-2000:]
+    assert set(runs) <= set(gone) and alive == [], [p.pid for p in alive]
+    assert stopping_s < 30, stopping_s  # not a client retrying a server that is gone
+    assert counts(db, "SELECT kind, status FROM v_runs") == [("ingest", "failed")]
 
 
 def test_two_prefect_workers_on_one_pool_split_the_feeds(pg_url, tmp_path, http_server):
