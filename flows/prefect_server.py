@@ -21,6 +21,7 @@ this server. Two kinds:
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import socket
@@ -97,6 +98,36 @@ def reporting_to(url: str) -> Iterator[str]:
 
 @contextmanager
 def _prefect_server(settings: dict[str, str], log: IO[bytes] | None, timeout_s: float):
+    # A server's start creates or migrates the database in its PREFECT_HOME. Two starting at once on a
+    # new one both migrated it and the loser failed ("duplicate column name"), and so did its command:
+    # two commands started together on a fresh machine. Starts that share a home take turns; once
+    # started, servers share the database without trouble.
+    with _start_lock(_prefect_home(settings)):
+        process, url = _start(settings, log, timeout_s)
+    try:
+        yield url
+    finally:
+        _stop(process)
+
+
+def _prefect_home(settings: dict[str, str]) -> Path:
+    if "PREFECT_HOME" in settings:
+        return Path(settings["PREFECT_HOME"])
+    from prefect.settings import get_current_settings
+
+    return Path(get_current_settings().home)
+
+
+@contextmanager
+def _start_lock(home: Path) -> Iterator[None]:
+    home.mkdir(parents=True, exist_ok=True)
+    with (home / "claimwire-server-start.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+        yield
+
+
+def _start(settings: dict[str, str], log: IO[bytes] | None, timeout_s: float) -> tuple[subprocess.Popen, str]:
+    """Start the server process and wait until it answers; returns it and its API URL."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     # Bound, not listening: the port is ours, and a health check is refused until the server listens.
     listener.bind(("127.0.0.1", 0))
@@ -117,9 +148,10 @@ def _prefect_server(settings: dict[str, str], log: IO[bytes] | None, timeout_s: 
     url = f"http://127.0.0.1:{port}/api"
     try:
         _wait_until_healthy(process, url, timeout_s, log)
-        yield url
-    finally:
+    except BaseException:
         _stop(process)
+        raise
+    return process, url
 
 
 def _wait_until_healthy(process: subprocess.Popen, url: str, timeout_s: float, log: IO[bytes] | None) -> None:

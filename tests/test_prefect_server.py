@@ -40,6 +40,28 @@ def test_throwaway_server_holds_its_port_and_answers_as_prefect():
         httpx.get(f"{url}/health", timeout=5)
 
 
+def test_servers_starting_at_once_on_a_new_prefect_home_all_start(tmp_path):
+    """Commands started together on a fresh machine: each starts a server on the same new PREFECT_HOME,
+    whose database the first start creates. Unserialised, the starts migrated it together and some
+    failed ("duplicate column name"); every one starts and answers."""
+    script = (
+        "import httpx\n"
+        "from flows.prefect_server import throwaway_prefect_server\n"
+        "with throwaway_prefect_server() as url:\n"
+        "    print(url, httpx.get(url + '/health', timeout=10).json(), flush=True)\n"
+    )
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_LOGGING_LEVEL": "WARNING"}
+    env.pop("PREFECT_API_URL", None)
+    commands = [
+        subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(4)
+    ]
+    outputs = [c.communicate(timeout=300) for c in commands]
+    assert [c.returncode for c in commands] == [0] * 4, [err[-800:] for _, err in outputs]
+    answers = [out.decode().split() for out, _ in outputs]
+    assert all(answer[1] == "True" for answer in answers) and len({answer[0] for answer in answers}) == 4
+
+
 def test_throwaway_server_stops_itself_when_its_command_is_killed_outright():
     """SIGKILL leaves the command no chance to stop its server; the server notices and stops."""
     command = subprocess.Popen(
