@@ -64,9 +64,8 @@ def serve_until_stopped(deployment: RunnerDeployment) -> None:
         stop_flow_runs(RUN_STOP_GRACE_S)
 
 
-def flow_run_processes(parent: psutil.Process | None = None) -> list[psutil.Process]:
-    """The flow-run processes a runner in ``parent`` (this process) started and that are still running."""
-    parent = parent or psutil.Process()
+def flow_run_processes(parent: psutil.Process) -> list[psutil.Process]:
+    """The flow-run processes a runner in ``parent`` started and that are still running."""
     runs = []
     for child in parent.children():
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
@@ -75,10 +74,10 @@ def flow_run_processes(parent: psutil.Process | None = None) -> list[psutil.Proc
     return runs
 
 
-def stop_flow_runs(grace_s: float) -> list[int]:
+def stop_flow_runs(grace_s: float) -> None:
     """Interrupt the flow runs this process started (what Ctrl-C would do to each: the run records itself
-    failed), wait up to ``grace_s`` for them, then kill what is left. Returns the PIDs stopped."""
-    runs = flow_run_processes()
+    failed), wait up to ``grace_s`` for them, then kill what is left."""
+    runs = flow_run_processes(psutil.Process())
     for run in runs:
         with contextlib.suppress(psutil.NoSuchProcess):
             run.send_signal(signal.SIGINT)
@@ -87,4 +86,3 @@ def stop_flow_runs(grace_s: float) -> list[int]:
         with contextlib.suppress(psutil.NoSuchProcess):
             run.kill()
     psutil.wait_procs(left, timeout=5)
-    return [run.pid for run in runs]

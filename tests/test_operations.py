@@ -663,6 +663,8 @@ def test_serve_stopped_during_a_run_stops_the_run_before_its_server(tmp_path, ht
     is gone, and the command exits at once."""
     import psutil
 
+    from flows.serving import flow_run_processes
+
     children: list[psutil.Process] = []
     feed = http_server.add("/slow.xml", body=atom_feed("S", http_server.base, []), delay_s=60)
     feeds_file = quiet_settings(tmp_path, [feed])
@@ -684,7 +686,7 @@ def test_serve_stopped_during_a_run_stops_the_run_before_its_server(tmp_path, ht
                 assert process.poll() is None and time.monotonic() < deadline, "no scheduled run polled its feed"
                 time.sleep(0.2)
             children = psutil.Process(process.pid).children(recursive=True)
-            runs = [p for p in children if "prefect.engine" in " ".join(p.cmdline())]
+            runs = flow_run_processes(psutil.Process(process.pid))
             assert runs, [p.cmdline() for p in children]
             started = time.monotonic()
             process.send_signal(stop_signal)
