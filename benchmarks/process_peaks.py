@@ -23,6 +23,7 @@ import psutil
 _SIZE = re.compile(r"^(\w+):\s+(\d+) kB$", re.MULTILINE)
 _PARTS = ("VmRSS", "RssAnon", "RssFile", "RssShmem")
 SPARE_FRACTION = 0.6
+TIMELINE_EVERY_S = 60.0
 
 
 def status_mib(pid: int | str = "self") -> dict[str, float]:
@@ -38,6 +39,9 @@ class ProcessPeak:
     peak_mib: float = 0.0
     # RSS and its kinds (RssAnon, RssFile, RssShmem) at the sample that read the highest RSS: what a peak is made of
     parts_at_highest: dict[str, float] = field(default_factory=dict)
+    # (seconds since sampling began, RSS and its kinds) about once a minute: where a long-lived process's
+    # peak was reached, and whether what grew was its own memory (RssAnon) or pages of mapped files (RssFile)
+    timeline: list[dict[str, float]] = field(default_factory=list)
 
 
 def role_of(cmdline: list[str], is_command: bool) -> str:
@@ -97,8 +101,12 @@ class PeakSampler:
             except (psutil.Error, OSError):
                 continue  # it ended between the listing and the read: its last sample stands
             known.peak_mib = max(known.peak_mib, sizes.get("VmHWM", 0.0))
+            parts = {k: sizes[k] for k in _PARTS if k in sizes}
             if sizes.get("VmRSS", 0.0) > known.parts_at_highest.get("VmRSS", 0.0):
-                known.parts_at_highest = {k: sizes[k] for k in _PARTS if k in sizes}
+                known.parts_at_highest = parts
+            now = time.perf_counter() - self._t0
+            if not known.timeline or now - known.timeline[-1]["s"] >= TIMELINE_EVERY_S:
+                known.timeline.append({"s": round(now), "VmHWM": sizes.get("VmHWM", 0.0), **parts})
 
     def summary(self) -> dict:
         """Peaks by role; workers in the order they started, with the means of the first and second half
@@ -108,6 +116,10 @@ class PeakSampler:
             if process.peak_mib:
                 by_role.setdefault(process.role, []).append(process)
         out: dict = {role: round(max(p.peak_mib for p in ps), 1) for role, ps in by_role.items() if role != "worker"}
+        for process in by_role.get("flow", [])[:1]:
+            # On the thread runner the flow's process is the worker too, for the whole run.
+            out["flow_parts_at_highest_rss"] = {k: round(v, 1) for k, v in process.parts_at_highest.items()}
+            out["flow_timeline"] = [{k: round(v, 1) for k, v in point.items()} for point in process.timeline]
         worker_processes = by_role.get("worker", [])
         # The process runner's pool replaces each worker that finished its round at once, so the last
         # replacements start, import and wait for a round that never comes: set them apart by size

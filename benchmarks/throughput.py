@@ -11,7 +11,8 @@ Articles are unique news-length texts (600–1,500 words) assembled from the Pol
 ../shared/eval (so no two are near-duplicates), wrapped in realistic page HTML and served from
 127.0.0.1 with feeds pointing at them. Results are printed as JSON. Each ingest's
 processes are sampled for their own peaks (``process_peaks_mib``: the flow's process, the Prefect API
-server, and every worker round in the order it started; see benchmarks/process_peaks.py).
+server, and every worker round in the order it started, with the flow process's RSS once a minute; see
+benchmarks/process_peaks.py).
 """
 
 from __future__ import annotations

@@ -54,3 +54,6 @@ def test_sampler_keeps_each_process_peak_by_role_in_start_order(tmp_path):
     assert summary["worker_rounds"][0] >= 96  # the high-water mark, though the bytes were freed before exit
     assert len(summary["spare_workers"]) == 1 and summary["spare_workers"][0] < 48
     assert summary["worker_highest"] == summary["worker_rounds"][0]
+    # The flow's process: what its highest RSS was made of, and a timeline that starts at its first sample.
+    assert 0 < summary["flow_parts_at_highest_rss"]["RssAnon"] <= summary["flow_parts_at_highest_rss"]["VmRSS"] < 64
+    assert summary["flow_timeline"][0]["s"] < 5 and summary["flow_timeline"][0]["VmRSS"] > 0
