@@ -31,6 +31,10 @@ def status_mib(pid: int | str = "self") -> dict[str, float]:
     return {key: int(kib) / 1024 for key, kib in _SIZE.findall(Path(f"/proc/{pid}/status").read_text())}
 
 
+def _rounded(sizes: dict[str, float]) -> dict[str, float]:
+    return {key: round(value, 1) for key, value in sizes.items()}
+
+
 @dataclass
 class ProcessPeak:
     pid: int
@@ -118,8 +122,8 @@ class PeakSampler:
         out: dict = {role: round(max(p.peak_mib for p in ps), 1) for role, ps in by_role.items() if role != "worker"}
         for process in by_role.get("flow", [])[:1]:
             # On the thread runner the flow's process is the worker too, for the whole run.
-            out["flow_parts_at_highest_rss"] = {k: round(v, 1) for k, v in process.parts_at_highest.items()}
-            out["flow_timeline"] = [{k: round(v, 1) for k, v in point.items()} for point in process.timeline]
+            out["flow_parts_at_highest_rss"] = _rounded(process.parts_at_highest)
+            out["flow_timeline"] = [_rounded(point) for point in process.timeline]
         worker_processes = by_role.get("worker", [])
         # The process runner's pool replaces each worker that finished its round at once, so the last
         # replacements start, import and wait for a round that never comes: set them apart by size
@@ -133,9 +137,7 @@ class PeakSampler:
         if workers:
             half = len(workers) // 2
             out["worker_rounds"] = workers
-            out["worker_rounds_parts_at_highest_rss"] = [
-                {k: round(v, 1) for k, v in p.parts_at_highest.items()} for p in rounds
-            ]
+            out["worker_rounds_parts_at_highest_rss"] = [_rounded(p.parts_at_highest) for p in rounds]
             out["worker_highest"] = max(workers)
             out["worker_mean"] = round(statistics.fmean(workers), 2)
             if len(workers) > 1:
