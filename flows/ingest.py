@@ -78,7 +78,7 @@ def _submit_workers(settings: Settings, origins: list[str], run_id: int, **kwarg
     empty."""
     from prefect.futures import as_completed
 
-    round_batches = -(-settings.round_articles // settings.batch_size) if settings.round_articles else None
+    round_batches = batches_per_round(settings)
     settings_json = settings.model_dump_json()
 
     def start_round():
@@ -93,6 +93,7 @@ def _submit_workers(settings: Settings, origins: list[str], run_id: int, **kwarg
             running.remove(finished)
             stats = finished.result()
             total.add(stats)
+            total.extra["rounds"] = total.extra.get("rounds", 0) + 1  # task runs that drained, in the run's detail
             if round_batches and stats.extra.get("batches", 0) >= round_batches:
                 with engine.connect() as conn:
                     if queue.has_claimable(conn, now=datetime.now(UTC), origins=origins, **kwargs):
@@ -101,6 +102,19 @@ def _submit_workers(settings: Settings, origins: list[str], run_id: int, **kwarg
     finally:
         engine.dispose()
     return total
+
+
+def batches_per_round(settings: Settings) -> int | None:
+    """How many batches a worker's task run drains before another takes over; None: the whole queue.
+
+    Rounds exist so that a worker's memory lasts one round: the process runner starts each task run in a
+    fresh process and claimwire's Dask cluster restarts the worker after it. Threads share the flow's
+    process, where a round only added a task run, an engine and a prefetch thread, and some of each stayed
+    in the one heap: one worker on threads settled 0.7 MiB higher between batches from its second round on
+    (three 1,000-article runs), and 0.05 higher over the same batches without rounds (benchmarks/RESULTS.md)."""
+    if settings.task_runner == "thread" or not settings.round_articles:
+        return None
+    return -(-settings.round_articles // settings.batch_size)
 
 
 def fresh_worker_after(finished: PrefectFuture) -> str | None:

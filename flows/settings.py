@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     # A worker drains at most this many articles per task run, then hands over to a new task run; the
     # process runner starts each task run in a fresh process, so what a process accumulates lasts one
     # round, however long the backfill (flows/process_runner.py). 0: one task run per worker for the queue.
+    # The thread runner ignores it: its workers share the flow's process (flows/ingest.batches_per_round).
     round_articles: int = Field(default=500, ge=0)
     dask_address: str | None = None  # an existing Dask scheduler (tcp://host:8786) for task_runner 'dask'
     overlap: Literal["skip", "wait", "parallel"] = "skip"

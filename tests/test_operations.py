@@ -4,6 +4,7 @@ the Prefect deployments, against real servers on 127.0.0.1 and real databases.""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -228,6 +229,21 @@ def _many_feeds(server, n_feeds: int = 6, per_feed: int = 3) -> list[str]:
     return feeds
 
 
+def test_thread_worker_drains_in_one_task_run_whatever_the_round_size(db_url, tmp_path, http_server, prefect_harness):
+    """Rounds hand a worker over to a fresh process; threads have none to give, so on the thread runner
+    a round would only add a task run, an engine and a prefetch thread to the flow's one process."""
+    feeds = _many_feeds(http_server, n_feeds=1, per_feed=5)
+    settings = {"batch_size": 2, "round_articles": 2}
+    result = ingest_flow(
+        feeds_file=str(quiet_settings(tmp_path, feeds, **settings)), db=db_url, allow_private_networks=True
+    )
+    assert result["status"] == "completed", result
+    assert result["articles_new"] + result["articles_duplicate"] == 5
+    assert (result["batches"], result["rounds"]) == (3, 1)
+    detail = counts(db_url, "SELECT detail FROM runs WHERE kind = 'ingest'")[0][0]
+    assert json.loads(detail)["rounds"] == 1
+
+
 def test_two_overlapping_ingest_runs_on_postgres_store_every_article_once(pg_url, tmp_path, http_server):
     feeds = _many_feeds(http_server)
     feeds_file = quiet_settings(tmp_path, feeds, batch_size=2)
@@ -343,6 +359,9 @@ def test_parallel_task_runners_store_every_article_once(runner, pg_url, tmp_path
     # round): five rounds, five worker processes or more.
     workers = [pid for pid, cmdline in descendants.items() if "multiprocessing.spawn" in cmdline]
     assert len(workers) >= 5, descendants
+    detail = counts(pg_url, "SELECT detail FROM runs WHERE kind = 'ingest'")[0][0]
+    # A round is one batch of two URLs: 2 + 2 + 2 + 2 + 1, and maybe one more that found the queue empty.
+    assert json.loads(detail)["rounds"] >= 5
     rows = counts(pg_url, "SELECT canonical_url, count(*) FROM articles GROUP BY canonical_url")
     assert len(rows) == 9 and all(r[1] == 1 for r in rows)
     # Nine URLs carry seven distinct stories (the fixture pool repeats): two are stored as duplicates.
