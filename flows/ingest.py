@@ -108,7 +108,8 @@ def batches_per_round(settings: Settings) -> int | None:
     """How many batches a worker's task run drains before another takes over; None: the whole queue.
 
     Rounds exist so that a worker's memory lasts one round: the process runner starts each task run in a
-    fresh process and claimwire's Dask cluster restarts the worker after it. Threads share the flow's
+    fresh process and claimwire's Dask cluster restarts the worker after it (a cluster of your own keeps
+    its workers; rounds there only hand work out again, as before). Threads share the flow's
     process, where a round only added a task run, an engine and a prefetch thread, and some of each stayed
     in the one heap: one worker on threads settled 0.7 MiB higher between batches from its second round on
     (three 1,000-article runs), and 0.05 higher over the same batches without rounds (benchmarks/RESULTS.md)."""
