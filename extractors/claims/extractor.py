@@ -16,7 +16,7 @@ from extractors.claims.attribution import PRONOUNS, Attribution, find_attributio
 from extractors.claims.boilerplate import is_boilerplate, is_heading, is_question
 from extractors.claims.hedges import is_unverified_statement, verification
 from extractors.claims.mentions import MentionTracker, is_named
-from extractors.claims.nlp import empty_lexeme_index, load_nlp
+from extractors.claims.nlp import compact_string_index, empty_lexeme_index, load_nlp
 from extractors.claims.quantities import extract_quantities
 from extractors.claims.quotes import QuoteIndex, paragraphs, quote_spans
 from extractors.records import Claim
@@ -93,8 +93,10 @@ class ClaimExtractor:
                         if offset:
                             claims = [replace(c, start=c.start + offset, end=c.end + offset) for c in claims]
                         found.extend(claims)
-            # The zone freed the text's lexemes, not their cells in the index: see empty_lexeme_index.
+            # The zone freed the text's lexemes and strings, not their cells in the two indexes: see
+            # empty_lexeme_index and compact_string_index.
             empty_lexeme_index(self.nlp.vocab)
+            compact_string_index(self.nlp.vocab)
             yield found
 
     def parse(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import srsly
+from preshed.maps import PreshMap
 from spacy.attrs import NORM
 from spacy.language import Language
 from spacy.vocab import Vocab
@@ -47,8 +48,10 @@ def empty_lexeme_index(vocab: Vocab) -> None:
     A memory zone frees the lexemes made for the texts parsed in it, but the hash map that indexed them
     (preshed) only marks their cells deleted, and deleted cells count towards its fill until it grows,
     which always doubles it. So the index grows with the distinct words a process has ever seen, never
-    shrinking: in one process without Prefect, tokenising 10,000 news-length texts with 20 words each
-    that no earlier text had raised the peak 9 MiB, flat without such words (benchmarks/RESULTS.md).
+    shrinking: tokenising news-length texts with 20 words each that no earlier text had, its process's
+    resident size rose ~0.5 MiB a thousand texts, against nothing without such words
+    (benchmarks/RESULTS.md, "Words a stream has not seen before"). Emptied after each text, it holds
+    one text's words at most.
     Deserialising a vocabulary is spaCy's one way to replace the index (``Vocab.from_bytes``); given
     nothing to load, that is all it does, besides wrapping the NORM getter in the norm table once more,
     which is undone here so that the wrappers do not nest. The lexemes the index held outside any zone
@@ -61,3 +64,30 @@ def empty_lexeme_index(vocab: Vocab) -> None:
     vocab.from_bytes(srsly.msgpack_dumps({}))
     if norm is not None:
         vocab.lex_attr_getters[NORM] = norm
+
+
+def compact_string_index(vocab: Vocab) -> bool:
+    """Rebuild the string store's hash map without the cells of strings freed by memory zones, at the same
+    capacity, once they take an eighth of it and the map is half full. Call it outside memory zones.
+    Returns whether it rebuilt the map.
+
+    The same deleted cells as in the lexeme index (see ``empty_lexeme_index``), but this map also holds
+    the model's own ~85,000 strings, so it cannot just be emptied: left alone, it doubles from 4 to 8 MiB
+    (12 while both exist) once texts have brought ~72,000 strings the model did not know (~7,000 news
+    articles with 20 new words each), and again later. Compacted, it stays at 4 MiB, with 4 more for a
+    moment each time (every ~45,000 such strings). The strings stay where they are; only the index of
+    them is new.
+    """
+    if vocab.in_memory_zone:
+        raise RuntimeError("the string index can only be compacted outside a memory zone")
+    strings = vocab.strings
+    index = strings._map
+    capacity, filled = index.capacity, len(index)
+    deleted = filled - len(strings)  # outside a zone, every string the store holds is in the map
+    if filled < capacity // 2 or deleted < capacity // 8:
+        return False
+    compacted = PreshMap(capacity)
+    for key, value in index.items():
+        compacted[key] = value
+    strings._map = compacted
+    return True
