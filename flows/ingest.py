@@ -9,23 +9,17 @@ from prefect.futures import PrefectFuture
 
 from flows.config import effective_settings
 from flows.leases import LeaseBusy, acquire, release
+from flows.poll_process import poll, polling_in_child_process
 from flows.runtime import api_shared_with_worker_processes, engine_for, recorded_run, task_runner
 from flows.settings import Settings
-from flows.stages import drain, poll_feeds
+from flows.stages import drain
 from storage import feed_state, make_engine, queue
 from storage.runs import RunStats
 
 
 @task(name="poll-feeds", retries=1, retry_delay_seconds=5)
 def poll_feeds_task(settings_json: str, feed_urls: list[str], run_id: int) -> RunStats:
-    settings = Settings.model_validate_json(settings_json)
-    engine = engine_for(settings)
-    try:
-        with engine.begin() as conn:
-            due = feed_state.due_feeds(conn, feed_urls, datetime.now(UTC))
-        return poll_feeds(engine, settings, due, run_id)
-    finally:
-        engine.dispose()
+    return poll(settings_json, feed_urls, run_id)  # in the run's poll process (flows/poll_process.py)
 
 
 @task(name="process-batches")
@@ -167,9 +161,10 @@ def run_ingest(settings: Settings, config) -> dict:
             with engine.begin() as conn:
                 feed_state.sync_feeds(conn, config.feeds)
             urls = [f.url for f in config.feeds]
-            for i in range(0, len(urls), settings.feed_batch_size):
-                batch = urls[i : i + settings.feed_batch_size]
-                stats.add(poll_feeds_task(settings.model_dump_json(), batch, run_id))
+            with polling_in_child_process():
+                for i in range(0, len(urls), settings.feed_batch_size):
+                    batch = urls[i : i + settings.feed_batch_size]
+                    stats.add(poll_feeds_task(settings.model_dump_json(), batch, run_id))
             logger.info(
                 "polled %d feeds: %d not modified, %d failed",
                 stats.feeds_polled,

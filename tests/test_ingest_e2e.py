@@ -4,6 +4,7 @@ and fetch nothing new."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -268,6 +269,41 @@ def test_private_addresses_refused_without_opt_in(tmp_path, http_server, prefect
         error = conn.execute(text("SELECT last_error FROM feeds")).scalar_one()
     assert "non-public address 127.0.0.1" in error
     engine.dispose()
+
+
+def test_the_poll_runs_in_a_process_that_is_gone_when_the_drain_starts(tmp_path, http_server, prefect_harness):
+    """The run's process drains for as long as the backfill lasts; what a poll leaves in a heap must not
+    stay with it (flows/poll_process.py). Each request is traced to the process holding its client end."""
+    import psutil
+
+    seeds = seed_articles()
+    story = http_server.add(f"/{seeds[0].slug}", body=article_html(seeds[0], http_server.base).encode())
+    seen: dict[str, list[tuple[int, int, set[int]]]] = {}  # path: (client pid, its parent, our live children)
+
+    def traced(route: Route) -> Callable:
+        def answer(request) -> Route:
+            host, port = request.client_address
+            connections = psutil.net_connections(kind="tcp4")
+            client = next(c.pid for c in connections if c.laddr == (host, port) and c.pid is not None)
+            children = {c.pid for c in psutil.Process().children(recursive=True)}
+            seen.setdefault(request.path, []).append((client, psutil.Process(client).ppid(), children))
+            return route
+
+        return answer
+
+    feed = Route(body=rss_feed("Traced", http_server.base, [(story, seeds[0])]), content_type="application/rss+xml")
+    http_server.add("/traced.xml", handler=traced(feed))
+    page = http_server.routes[f"/{seeds[0].slug}"]
+    http_server.add(f"/{seeds[0].slug}", handler=traced(page))
+    feeds_file = write_one(tmp_path, http_server.url("/traced.xml"))
+    result = ingest_flow(feeds_file=str(feeds_file), db=f"sqlite:///{tmp_path / 't.db'}", allow_private_networks=True)
+
+    assert result["status"] == "completed" and result["articles_new"] == 1
+    [(poller, poller_parent, _)] = seen["/traced.xml"]
+    [(fetcher, _, children_at_fetch)] = seen[f"/{seeds[0].slug}"]
+    assert poller != os.getpid() and poller_parent == os.getpid()  # polled in a child of the run's process,
+    assert poller not in children_at_fetch  # which had exited by the time the drain fetched the page,
+    assert fetcher == os.getpid()  # fetched (one worker, threads) in the run's own process
 
 
 def write_one(tmp_path: Path, url: str) -> Path:
