@@ -4,7 +4,8 @@
 
 Serves ``--feeds`` RSS feeds on 127.0.0.1, each of ``--items`` items with the whole article in
 ``content:encoded`` (as WordPress and many newsrooms publish them: ~150 KB a feed here), and polls one
-batch of them (``feed_batch_size``, 200) in this process with ``stages.poll_feeds``, as ingest does.
+batch of them (``feed_batch_size``, 200) in this process with ``flows.poll.poll_feeds``, as an ingest
+run's poll process does.
 Prints the batch's peak resident memory over the process's size before it (VmHWM after resetting it),
 after a warm-up poll of one feed has loaded every module, and what the process still holds after it
 (resident size once collected and trimmed, over the size before). Linux only.
@@ -55,8 +56,8 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=20)
     args = parser.parse_args()
 
-    from flows import stages
     from flows.allocator import limit_malloc_arenas, release_free_memory
+    from flows.poll import poll_feeds
 
     limit_malloc_arenas()  # as the CLI does
     articles = make_articles(args.items * 4)
@@ -70,12 +71,12 @@ def main() -> None:
             feeds.append(server.add(f"/feeds/{f}.xml", body=body, content_type="application/rss+xml"))
         with tempfile.TemporaryDirectory() as tmp:
             engine, settings, due = workload_database(f"sqlite:///{tmp}/poll-memory.db", feeds)
-            stages.poll_feeds(engine, settings, due[:1])
+            poll_feeds(engine, settings, due[:1])
             release_free_memory()
             Path("/proc/self/clear_refs").write_text("5")  # VmHWM starts again from the current RSS
             before = status_mib()["VmRSS"]
             started = time.perf_counter()
-            stats = stages.poll_feeds(engine, settings, due[1 : 1 + settings.feed_batch_size])
+            stats = poll_feeds(engine, settings, due[1 : 1 + settings.feed_batch_size])
             seconds = time.perf_counter() - started
             peak = status_mib()["VmHWM"]
             gc.collect()

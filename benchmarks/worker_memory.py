@@ -101,11 +101,12 @@ def main() -> None:
 
     from flows import stages
     from flows.allocator import limit_malloc_arenas
+    from flows.poll import poll_feeds
 
     limit_malloc_arenas()  # as the CLI does; an explicit MALLOC_ARENA_MAX wins
     with tempfile.TemporaryDirectory() as tmp:
         engine, settings, due = workload_database(f"sqlite:///{tmp}/worker-memory.db", feeds)
-        stages.poll_feeds(engine, settings, due)
+        poll_feeds(engine, settings, due)  # here, unlike an ingest run (flows/poll_process.py): as measured so far
 
         batches: list[dict] = []
         batch_peak = [0.0]

@@ -30,7 +30,7 @@ from storage.runs import RunStats
 
 def poll_due_feeds(settings_json: str, feed_urls: list[str], run_id: int | None) -> RunStats:
     """Poll those of ``feed_urls`` that are due, in whatever process calls it."""
-    from flows.stages import poll_feeds
+    from flows.poll import poll_feeds
     from storage import feed_state, make_engine
 
     settings = Settings.model_validate_json(settings_json)

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, text
 
+from flows.poll import POLL_WRITE_ITEMS, poll_feeds
 from flows.settings import Settings
-from flows.stages import POLL_WRITE_ITEMS, poll_feeds
 from storage import feed_state, init_db, make_engine
 from storage.feed_state import failure_backoff_s
 from storage.models import QueuedUrl
