@@ -10,7 +10,8 @@ with it when it exits, so the drain starts from the same heap however many items
 
 The child is started with ``spawn`` (the flow's process runs threads; forking it could copy a lock held
 by one of them) at the run's first poll batch and serves every batch of the run, so a run pays one
-process start (about a second: it imports the stages, not Prefect), not one per batch.
+process start, not one per batch: about a second, since it imports the poll stage (flows/poll.py) and
+what that needs, not Prefect, spaCy or trafilatura.
 """
 
 from __future__ import annotations
