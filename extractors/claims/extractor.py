@@ -22,10 +22,15 @@ from extractors.claims.quotes import QuoteIndex, paragraphs, quote_spans
 from extractors.records import Claim
 
 EXTRACTOR_VERSION = "1.0"
-# Paragraphs per parser batch, in tokens (~9 MiB of parser memory; as fast as 1,000): see ClaimExtractor.parse.
-TOKENS_PER_BATCH = 500
+# Paragraphs per parser batch, in tokens (~19 KiB of parser memory per token; as fast as 500 or 1,000):
+# see ClaimExtractor.parse. The batch's parse is the highest moment of a worker's memory, so its budget
+# sets the worker's peak: 250 instead of 500 lowered it ~4 MiB (benchmarks/RESULTS.md). Batching never
+# changes a claim (each paragraph is parsed on its own), so this is memory against speed alone.
+TOKENS_PER_BATCH = 250
 # A paragraph longer than this goes to the parser in pieces cut at sentence ends: see paragraph_pieces.
-MAX_PARAGRAPH_TOKENS = TOKENS_PER_BATCH
+# Kept at 500, not the batch budget: a cut changes the context of the tokens at its edge (and with it
+# some sentence ends), so a lower one would change claims; a paragraph of 250-500 tokens is a batch alone.
+MAX_PARAGRAPH_TOKENS = 500
 # Longer texts go through the claim rules in pieces (about ten thousand words each): see segments.
 MAX_DOC_CHARS = 60_000
 T = TypeVar("T")
