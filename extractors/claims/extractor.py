@@ -22,14 +22,14 @@ from extractors.claims.quotes import QuoteIndex, paragraphs, quote_spans
 from extractors.records import Claim
 
 EXTRACTOR_VERSION = "1.0"
-# Paragraphs per parser batch, in tokens (~19 KiB of parser memory per token; as fast as 500 or 1,000):
-# see ClaimExtractor.parse. The batch's parse is the highest moment of a worker's memory, so its budget
-# sets the worker's peak: 250 instead of 500 lowered it ~4 MiB (benchmarks/RESULTS.md). Batching never
+# Paragraphs per parser batch, in tokens (~19 KiB of parser memory per token): see ClaimExtractor.parse.
+# The batch's parse is the highest moment of a worker's memory: 250 instead of 500 lowered one worker's
+# peak ~3.7 MiB, claim speed 0.92 of the model's own as at 500 (benchmarks/RESULTS.md). Batching never
 # changes a claim (each paragraph is parsed on its own), so this is memory against speed alone.
 TOKENS_PER_BATCH = 250
 # A paragraph longer than this goes to the parser in pieces cut at sentence ends: see paragraph_pieces.
 # Kept at 500, not the batch budget: a cut changes the context of the tokens at its edge (and with it
-# some sentence ends), so a lower one would change claims; a paragraph of 250-500 tokens is a batch alone.
+# some sentence ends), so a lower one could change claims; a paragraph of 250-500 tokens is a batch alone.
 MAX_PARAGRAPH_TOKENS = 500
 # Longer texts go through the claim rules in pieces (about ten thousand words each): see segments.
 MAX_DOC_CHARS = 60_000
@@ -116,10 +116,11 @@ class ClaimExtractor:
         (lazily, so only the batch being formed is held), paragraphs go through the pipeline in batches
         of at most ``tokens_per_batch`` tokens, and a text's parsed paragraphs are joined back into one
         Doc (``Doc.from_docs``: same text, offsets, sentences, entities and trees). The parser's working
-        memory (~19 KiB per token of a batch) is then set by the budget alone, whatever the length of
-        the articles met, so a long backfill peaks where a short one does. A paragraph longer than
-        ``max_paragraph_tokens`` (a page whose text came out without line breaks) is parsed in pieces cut
-        at sentence ends (``paragraph_pieces``), or it alone would set the peak. Sentences and trees never
+        memory (~19 KiB per token of a batch) is then bounded by the budget, or by
+        ``max_paragraph_tokens`` where a single paragraph longer than the budget is a batch alone, whatever
+        the length of the articles met. A paragraph longer than ``max_paragraph_tokens`` (a page whose
+        text came out without line breaks) is parsed in pieces cut at sentence ends
+        (``paragraph_pieces``), or it alone would set the peak. Sentences and trees never
         crossed a paragraph break (paragraphs are forced sentence boundaries); what changes is the
         context of the few tokens at a paragraph's edge, which moves some sentence ends (~7 % of claims
         differ in detail on 200 news texts; the dev and PolNeAR scores are unchanged).
