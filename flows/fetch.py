@@ -16,13 +16,11 @@ import asyncio
 import email.utils
 import ipaddress
 import socket
-import ssl
 import time
 import zlib
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 from urllib.parse import urljoin
 
 import httpx
@@ -108,18 +106,6 @@ class _Decoder:
         return out
 
 
-@lru_cache(maxsize=1)
-def shared_ssl_context() -> ssl.SSLContext:
-    """The process's one TLS context: the CA bundle loaded once, not per fetcher.
-
-    A worker starts a fetcher per batch, and httpx's responses hold their connection pool (and the pool
-    its TLS context) in a reference cycle, so each batch's context (~0.7 MiB of CA store, and ~37 ms to
-    load) outlived its batch until the next full collection, while the next batch's fetch had loaded
-    another: a batch's parse met none, one or two of them as the collector's timing fell, and a worker's
-    batch peaks spread over 1.8 MiB (0.3 with the one context; benchmarks/RESULTS.md)."""
-    return httpx.create_ssl_context(trust_env=False)
-
-
 class Fetcher:
     """Async fetcher shared by feed polls and page fetches within one process."""
 
@@ -140,7 +126,9 @@ class Fetcher:
             write=settings.read_timeout_s,
             pool=settings.total_timeout_s,
         )
-        self._ssl_context = shared_ssl_context()
+        # One CA bundle load, shared by every pool. Per fetcher rather than per process: one context held for
+        # the process's life raised a one-worker run's peak ~0.5 MiB (benchmarks/RESULTS.md, "One TLS context").
+        self._ssl_context = httpx.create_ssl_context(trust_env=False)
         # One small connection pool per origin, at most total_concurrency of them (least recently used
         # idle one closed first): httpcore's pool scans every connection it holds on each request, so a
         # single pool across a thousand feeds' hosts costs ~4 ms of CPU a request at 32 connections,

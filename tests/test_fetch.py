@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import gzip
-import ssl
 import time
 
 import pytest
@@ -171,24 +169,3 @@ def test_idle_origins_beyond_the_global_limit_are_closed_least_recent_first(sett
     finally:
         for s in servers:
             s.stop()
-
-
-def test_fetchers_started_batch_after_batch_hold_one_tls_context(http_server, settings):
-    # A worker starts a fetcher per batch, and httpx's responses keep their pool (and its TLS context)
-    # in reference cycles. Collection is off here, as good as the rare full collections of a worker
-    # holding a parsing model: a context per fetcher (~0.7 MiB of CA store each) would pile up.
-    page = http_server.add("/page", body=b"<html><p>hello</p></html>")
-
-    def contexts() -> int:
-        return sum(isinstance(o, ssl.SSLContext) for o in gc.get_objects())
-
-    gc.collect()
-    before = contexts()
-    gc.disable()
-    try:
-        bodies = [fetch(settings, page).body for _ in range(3)]
-        added = contexts() - before
-    finally:
-        gc.enable()
-    assert bodies == [b"<html><p>hello</p></html>"] * 3
-    assert added <= 1  # the process's one, if no earlier fetch had loaded it
