@@ -13,6 +13,7 @@ from flows.poll_process import poll, polling_in_child_process
 from flows.runtime import api_shared_with_worker_processes, engine_for, recorded_run, task_runner
 from flows.settings import Settings
 from flows.stages import drain
+from flows.stopping import forget, new_drain_token, request_stop, stop_requested
 from storage import feed_state, make_engine, queue
 from storage.runs import RunStats
 
@@ -30,8 +31,10 @@ def process_batches_task(
     max_batches: int | None = None,
     force_retries: bool = False,
     only_retries: bool = False,
+    drain_token: str | None = None,
 ) -> RunStats:
-    """Drain the queue one batch at a time; several of these run side by side as workers."""
+    """Drain the queue one batch at a time; several of these run side by side as workers. On threads
+    the drain ends early when its run asks it to (``drain_token``, flows/stopping.py)."""
     settings = Settings.model_validate_json(settings_json)
     engine = engine_for(settings)
     try:
@@ -40,6 +43,7 @@ def process_batches_task(
             settings,
             origins=origins,
             max_batches=max_batches,
+            should_stop=lambda: stop_requested(drain_token),
             force_retries=force_retries,
             only_retries=only_retries,
         )
@@ -49,19 +53,30 @@ def process_batches_task(
 
 @flow(name="drain-queue")
 def drain_queue_flow(
-    settings_json: str, origins: list[str], run_id: int, force_retries: bool = False, only_retries: bool = False
+    settings_json: str,
+    origins: list[str],
+    run_id: int,
+    force_retries: bool = False,
+    only_retries: bool = False,
+    drain_token: str | None = None,
 ) -> RunStats:
     """The workers' part of a run, as a subflow so its task runner (threads, processes, Dask) can be chosen
     by the settings at run time, whether the parent was started by the CLI or by a deployment."""
     settings = Settings.model_validate_json(settings_json)
-    return _submit_workers(settings, origins, run_id, force_retries=force_retries, only_retries=only_retries)
+    return _submit_workers(
+        settings, origins, run_id, force_retries=force_retries, only_retries=only_retries, drain_token=drain_token
+    )
 
 
 def drain_queue(settings: Settings, origins: list[str], run_id: int, **kwargs) -> RunStats:
     """Drain the queue with ``settings.workers`` workers on the task runner the settings name."""
     runner_flow = drain_queue_flow.with_options(task_runner=task_runner(settings))
-    with api_shared_with_worker_processes():
-        return runner_flow(settings.model_dump_json(), origins, run_id, **kwargs)
+    token = new_drain_token()
+    try:
+        with api_shared_with_worker_processes():
+            return runner_flow(settings.model_dump_json(), origins, run_id, drain_token=token, **kwargs)
+    finally:
+        forget(token)  # the runner has waited for its workers by now
 
 
 def _submit_workers(settings: Settings, origins: list[str], run_id: int, **kwargs) -> RunStats:
@@ -93,6 +108,13 @@ def _submit_workers(settings: Settings, origins: list[str], run_id: int, **kwarg
                     if queue.has_claimable(conn, now=datetime.now(UTC), origins=origins, **kwargs):
                         fresh_worker_after(finished)
                         running.add(start_round())
+    except BaseException as exc:
+        # The run is stopping (a signal, Ctrl-C): the task runner is about to wait for the rounds still
+        # going, so they are told to end after the article in hand (flows/stopping.py). A round that
+        # failed leaves the others to finish, as before.
+        if kwargs.get("drain_token") and not isinstance(exc, Exception):
+            request_stop(kwargs["drain_token"])
+        raise
     finally:
         engine.dispose()
     return total

@@ -103,6 +103,9 @@ def recorded_run(engine: Engine, kind: str) -> Iterator[tuple[int, RunStats]]:
     try:
         yield run_id, stats
         status = "completed"
+    except BaseException as exc:  # why it failed, in the run's detail: an error, a signal, Ctrl-C
+        stats.extra["error"] = (f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)[:1000]
+        raise
     finally:
         finish_run(engine, run_id, stats, status)
         publish_artifact(kind, run_id, stats)

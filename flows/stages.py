@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -118,11 +118,19 @@ def claim_and_fetch(
     return FetchedBatch(work, results, time.perf_counter() - t0, now)
 
 
-def process_fetched(engine: Engine, settings: Settings, batch: FetchedBatch) -> RunStats:
+def _never() -> bool:
+    return False
+
+
+def process_fetched(
+    engine: Engine, settings: Settings, batch: FetchedBatch, should_stop: Callable[[], bool] = _never
+) -> RunStats:
     """Extraction, claims and storage for a fetched batch; every failure becomes a failure row.
 
     Articles are stored one by one as their claims come out of the model (see ``stream_pages``), so
-    a worker holds one article's results at a time, not the batch's; each page is let go once read."""
+    a worker holds one article's results at a time, not the batch's; each page is let go once read.
+    When ``should_stop`` turns true the batch ends after the article in hand, and what it had not
+    reached goes back to the queue (flows/stopping.py)."""
     stats = RunStats()
     failures: list[tuple[queue.Work, Failure]] = []
     job_work: list[queue.Work] = []
@@ -147,14 +155,18 @@ def process_fetched(engine: Engine, settings: Settings, batch: FetchedBatch) -> 
         relevance_threshold=settings.relevance_threshold,
         now=batch.claimed_at,
     )
+    handled: set[int] = set()
     with closing(results):  # a store that raises must not leave the model's lock held by a paused stream
         for number, result in results:
+            handled.add(job_work[number].id)
             if isinstance(result, Failure):
                 failures.append((job_work[number], result))
-                continue
-            t0 = time.perf_counter()
-            _store_one(engine, job_work[number], result, stats)
-            store_s += time.perf_counter() - t0
+            else:
+                t0 = time.perf_counter()
+                _store_one(engine, job_work[number], result, stats)
+                store_s += time.perf_counter() - t0
+            if should_stop():
+                break
     extract_claims_s = time.perf_counter() - started - store_s
     t0 = time.perf_counter()
     for item, failure in failures:
@@ -169,6 +181,12 @@ def process_fetched(engine: Engine, settings: Settings, batch: FetchedBatch) -> 
                 max_attempts=settings.max_attempts,
             )
         stats.articles_failed += 1
+    handled.update(item.id for item, _ in failures)  # fetch failures never reach the stream
+    unreached = [item.id for item in batch.work if item.id not in handled]
+    if unreached:
+        with engine.begin() as conn:
+            queue.release_claims(conn, unreached)
+        stats.extra["articles_handed_back"] = len(unreached)
     store_s += time.perf_counter() - t0
     stats.extra.update({"fetch_s": batch.fetch_s, "extract_claims_s": extract_claims_s, "store_s": store_s})
     return stats
@@ -185,10 +203,17 @@ def process_batch(
 
 
 def drain(
-    engine: Engine, settings: Settings, *, origins: Sequence[str], max_batches: int | None = None, **claim_options
+    engine: Engine,
+    settings: Settings,
+    *,
+    origins: Sequence[str],
+    max_batches: int | None = None,
+    should_stop: Callable[[], bool] = _never,
+    **claim_options,
 ) -> RunStats:
     """Drain the queue batch by batch, fetching the next batch in a thread while this one is processed,
-    so network waits overlap with the CPU-bound extraction."""
+    so network waits overlap with the CPU-bound extraction. Ends early, after the article in hand, once
+    ``should_stop`` turns true; whatever it had claimed and not processed goes back to the queue."""
     from concurrent.futures import ThreadPoolExecutor
 
     total = RunStats()
@@ -199,11 +224,16 @@ def drain(
             batch = upcoming.result()
             if not batch.work:
                 break
+            if should_stop():  # a batch fetched ahead that will not be processed
+                with engine.begin() as conn:
+                    queue.release_claims(conn, [item.id for item in batch.work])
+                total.extra["articles_handed_back"] = total.extra.get("articles_handed_back", 0) + len(batch.work)
+                break
             batches += 1
-            more = max_batches is None or batches < max_batches
+            more = (max_batches is None or batches < max_batches) and not should_stop()
             if more:
                 upcoming = prefetch.submit(claim_and_fetch, engine, settings, origins=origins, **claim_options)
-            total.add(process_fetched(engine, settings, batch))
+            total.add(process_fetched(engine, settings, batch, should_stop))
             del batch
             forget_page_caches()
             release_free_memory()

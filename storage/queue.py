@@ -91,6 +91,18 @@ def release_dead_claims(conn: Connection) -> int:
     return len(dead)
 
 
+def release_claims(conn: Connection, work_ids: Sequence[int]) -> int:
+    """Hand back work this process claimed and will not process (its run is stopping): pending again, for
+    whichever worker claims next. Rows another worker has taken since are left alone."""
+    if not work_ids:
+        return 0
+    return conn.execute(
+        update(QueuedUrl)
+        .where(QueuedUrl.id.in_(list(work_ids)), QueuedUrl.status == "fetching", QueuedUrl.claimed_by == worker_id())
+        .values(status="pending", claimed_by=None)
+    ).rowcount
+
+
 def _pid_alive(pid: int) -> bool:
     if pid == os.getpid():
         return True
