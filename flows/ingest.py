@@ -79,7 +79,9 @@ def drain_queue(settings: Settings, origins: list[str], run_id: int, **kwargs) -
         forget(token)  # the runner has waited for its workers by now
 
 
-def _submit_workers(settings: Settings, origins: list[str], run_id: int, **kwargs) -> RunStats:
+def _submit_workers(
+    settings: Settings, origins: list[str], run_id: int, drain_token: str | None = None, **claim_options
+) -> RunStats:
     """Keep one draining task run per worker going, a round of batches each, until the queue is drained.
 
     A round that comes back full may have left work behind: if the queue still has some, another task
@@ -91,7 +93,9 @@ def _submit_workers(settings: Settings, origins: list[str], run_id: int, **kwarg
     settings_json = settings.model_dump_json()
 
     def start_round():
-        return process_batches_task.submit(settings_json, origins, run_id, max_batches=round_batches, **kwargs)
+        return process_batches_task.submit(
+            settings_json, origins, run_id, max_batches=round_batches, drain_token=drain_token, **claim_options
+        )
 
     running = {start_round() for _ in range(max(1, settings.workers))}
     total = RunStats()
@@ -105,15 +109,15 @@ def _submit_workers(settings: Settings, origins: list[str], run_id: int, **kwarg
             total.extra["rounds"] = total.extra.get("rounds", 0) + 1  # task runs that drained, in the run's detail
             if round_batches and stats.extra.get("batches", 0) >= round_batches:
                 with engine.connect() as conn:
-                    if queue.has_claimable(conn, now=datetime.now(UTC), origins=origins, **kwargs):
+                    if queue.has_claimable(conn, now=datetime.now(UTC), origins=origins, **claim_options):
                         fresh_worker_after(finished)
                         running.add(start_round())
     except BaseException as exc:
         # The run is stopping (a signal, Ctrl-C): the task runner is about to wait for the rounds still
         # going, so they are told to end after the article in hand (flows/stopping.py). A round that
         # failed leaves the others to finish, as before.
-        if kwargs.get("drain_token") and not isinstance(exc, Exception):
-            request_stop(kwargs["drain_token"])
+        if drain_token and not isinstance(exc, Exception):
+            request_stop(drain_token)
         raise
     finally:
         engine.dispose()

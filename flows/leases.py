@@ -3,14 +3,13 @@ whichever process or machine runs it."""
 
 from __future__ import annotations
 
-import socket
 import time
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, delete, select, update
 
 from storage.models import Lease
-from storage.queue import _pid_alive, worker_id
+from storage.owners import owner_is_gone, process_owner
 from storage.writes import insert_ignore
 
 LEASE_TTL = timedelta(hours=2)
@@ -20,19 +19,14 @@ class LeaseBusy(RuntimeError):
     pass
 
 
-def _holder_dead(holder: str) -> bool:
-    host, _, pid = holder.rpartition(":")
-    return host == socket.gethostname() and pid.isdigit() and not _pid_alive(int(pid))
-
-
 def try_acquire(engine: Engine, name: str) -> bool:
     now = datetime.now(UTC)
     with engine.begin() as conn:
         row = conn.execute(select(Lease.__table__).where(Lease.name == name)).first()
-        if row is not None and (row.expires_at < now or _holder_dead(row.holder)):
+        if row is not None and (row.expires_at < now or owner_is_gone(row.holder)):
             conn.execute(delete(Lease).where(Lease.name == name, Lease.holder == row.holder))
         inserted = insert_ignore(
-            conn, Lease.__table__, [{"name": name, "holder": worker_id(), "expires_at": now + LEASE_TTL}], ["name"]
+            conn, Lease.__table__, [{"name": name, "holder": process_owner(), "expires_at": now + LEASE_TTL}], ["name"]
         )
         return inserted == 1
 
@@ -49,11 +43,11 @@ def renew(engine: Engine, name: str) -> None:
     with engine.begin() as conn:
         conn.execute(
             update(Lease)
-            .where(Lease.name == name, Lease.holder == worker_id())
+            .where(Lease.name == name, Lease.holder == process_owner())
             .values(expires_at=datetime.now(UTC) + LEASE_TTL)
         )
 
 
 def release(engine: Engine, name: str) -> None:
     with engine.begin() as conn:
-        conn.execute(delete(Lease).where(Lease.name == name, Lease.holder == worker_id()))
+        conn.execute(delete(Lease).where(Lease.name == name, Lease.holder == process_owner()))

@@ -164,6 +164,9 @@ class RunRow(Base):
     articles_failed: Mapped[int] = mapped_column(Integer, default=0)
     claims_new: Mapped[int] = mapped_column(Integer, default=0)
     detail: Mapped[str | None] = mapped_column(Text)
+    # host:pid of the process running it (storage/owners.py): a run whose process is gone without
+    # finishing it (killed, out of memory) is closed as failed by the next run on its host.
+    owner: Mapped[str | None] = mapped_column(String(128))
 
 
 class FailureRow(Base):

@@ -4,7 +4,6 @@ released for the next."""
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from sqlalchemy import Connection, and_, exists, func, select, text, update
 
 from storage.failures import MAX_ATTEMPTS, record_failure
 from storage.models import FailureRow, QueuedUrl
+from storage.owners import owner_is_gone, process_owner
 from storage.writes import insert_ignore
 
 STALE_CLAIM = timedelta(minutes=30)
@@ -51,10 +51,6 @@ class Work:
     feed_published_at: datetime | None
 
 
-def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
 def enqueue(conn: Connection, entries: Sequence[QueueEntry], now: datetime, run_id: int | None = None) -> int:
     return insert_ignore(
         conn,
@@ -85,7 +81,7 @@ def release_dead_claims(conn: Connection) -> int:
             QueuedUrl.status == "fetching", QueuedUrl.claimed_by.like(f"{host}:%")
         )
     ).all()
-    dead = [r.id for r in rows if not _pid_alive(int(r.claimed_by.rsplit(":", 1)[1]))]
+    dead = [r.id for r in rows if owner_is_gone(r.claimed_by)]
     if dead:
         conn.execute(update(QueuedUrl).where(QueuedUrl.id.in_(dead)).values(status="pending", claimed_by=None))
     return len(dead)
@@ -98,21 +94,11 @@ def release_claims(conn: Connection, work_ids: Sequence[int]) -> int:
         return 0
     return conn.execute(
         update(QueuedUrl)
-        .where(QueuedUrl.id.in_(list(work_ids)), QueuedUrl.status == "fetching", QueuedUrl.claimed_by == worker_id())
+        .where(
+            QueuedUrl.id.in_(list(work_ids)), QueuedUrl.status == "fetching", QueuedUrl.claimed_by == process_owner()
+        )
         .values(status="pending", claimed_by=None)
     ).rowcount
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _due_failure(now: datetime, force: bool):
@@ -227,7 +213,7 @@ def claim_batch(
         conn.execute(
             update(QueuedUrl)
             .where(QueuedUrl.id.in_([r.id for r in rows]))
-            .values(status="fetching", claimed_at=now, claimed_by=worker_id())
+            .values(status="fetching", claimed_at=now, claimed_by=process_owner())
         )
     return [Work(r.id, r.url, r.origin, r.feed_id, r.title, r.feed_published_at) for r in rows]
 

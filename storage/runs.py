@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from storage.models import RunRow
+from storage.owners import owner_is_gone, process_owner
 from storage.types import utcnow
+
+# The reason a run left 'running' by a process that is gone is closed with, in its detail.
+ABANDONED = "its process ended without finishing the run (killed, out of memory, or the machine stopped)"
 
 
 @dataclass
@@ -45,9 +49,32 @@ class RunStats:
 
 def start_run(engine: Engine, kind: str) -> int:
     with engine.begin() as conn:
+        close_abandoned_runs(conn)
         return conn.execute(
-            insert(RunRow).values(kind=kind, started_at=utcnow(), status="running").returning(RunRow.id)
+            insert(RunRow)
+            .values(kind=kind, started_at=utcnow(), status="running", owner=process_owner())
+            .returning(RunRow.id)
         ).scalar_one()
+
+
+def close_abandoned_runs(conn: Connection) -> list[int]:
+    """Runs still 'running' whose process on this host is gone (SIGKILL, the OOM killer, a reboot) never
+    recorded how they ended; they become 'failed' with the reason, so a dashboard stops counting them
+    as in progress. Their unfinished work is already safe: the queue takes back a dead process's claims.
+    Returns the runs closed."""
+    running = conn.execute(select(RunRow.id, RunRow.owner, RunRow.detail).where(RunRow.status == "running")).all()
+    closed = []
+    for run in running:
+        if not owner_is_gone(run.owner):
+            continue
+        detail = {**json.loads(run.detail or "{}"), "error": ABANDONED}
+        conn.execute(
+            update(RunRow)
+            .where(RunRow.id == run.id, RunRow.status == "running")
+            .values(status="failed", finished_at=utcnow(), detail=json.dumps(detail))
+        )
+        closed.append(run.id)
+    return closed
 
 
 def finish_run(engine: Engine, run_id: int, stats: RunStats, status: str = "completed") -> None:

@@ -177,6 +177,10 @@ def test_backfill_killed_midway_resumes_without_refetching(tmp_path, http_server
     assert sorted(r.url for r in rows) == sorted(urls)  # every article exactly once
     hits = [len(http_server.hits("/" + u.split("/", 3)[3])) for u in urls]
     assert sum(h > 1 for h in hits) <= 1  # at most the page in flight at the kill is fetched twice
+    # The killed run never recorded its end: the next one closed it as failed, with the reason.
+    runs = counts(db, "SELECT status, detail FROM runs WHERE kind = 'backfill' ORDER BY id")
+    assert [r.status for r in runs] == ["failed", "completed"]
+    assert "process ended without finishing" in json.loads(runs[0].detail)["error"]
 
 
 def test_reprocess_after_extractor_version_bump(db_url, prefect_harness):

@@ -9,13 +9,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, func, inspect, select, text, update
+from sqlalchemy import Connection, Engine, func, insert, inspect, select, text, update
 
 from extractors.dedup import content_hash, simhash
 from extractors.records import Article, Claim, ProcessedArticle, Quantity
 from storage import init_db, make_engine
 from storage.articles import save_processed
-from storage.models import ArticleRow, ClaimRow, QuantityRow
+from storage.models import ArticleRow, ClaimRow, QuantityRow, RunRow
 from storage.schema import current_revision, head_revision
 from storage.views import VIEW_COLUMNS
 
@@ -564,3 +564,45 @@ def _assert_claims_read_at_most(engine: Engine, now: datetime, limit: int) -> No
                     read += node["Actual Rows"] + node.get("Rows Removed by Filter", 0)
                 nodes += node.get("Plans", [])
             assert read <= limit, (sql, read)
+
+
+def test_a_run_whose_process_was_killed_is_closed_by_the_next_run(db_url):
+    """A run killed outright (here by SIGKILL, as the OOM killer does) never records how it ended. The next
+    run on the host closes it as failed with the reason; runs of live processes and of other hosts stay."""
+    import json
+    import subprocess
+    import sys
+
+    from storage.owners import process_owner
+    from storage.runs import ABANDONED, start_run
+
+    engine = make_engine(db_url)
+    init_db(engine)
+    killed_run = (
+        "import os, signal, sys; from storage import make_engine; from storage.runs import start_run; "
+        "print(start_run(make_engine(sys.argv[1]), 'ingest'), flush=True); os.kill(os.getpid(), signal.SIGKILL)"
+    )
+    killed = subprocess.run([sys.executable, "-c", killed_run, db_url], capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -9, killed.stderr
+    killed_id = int(killed.stdout)
+    with engine.begin() as conn:
+        live_id, elsewhere_id = (
+            conn.execute(
+                insert(RunRow)
+                .values(kind="ingest", started_at=datetime.now(UTC), status="running", owner=owner)
+                .returning(RunRow.id)
+            ).scalar_one()
+            for owner in (process_owner(), "another-host:1")  # alive; not this host's to judge
+        )
+        statuses = dict(conn.execute(text("SELECT id, status FROM runs")).all())
+    assert statuses == {killed_id: "running", live_id: "running", elsewhere_id: "running"}
+
+    next_id = start_run(engine, "ingest")
+    with engine.connect() as conn:
+        rows = {r.id: r for r in conn.execute(text("SELECT id, status, finished_at, detail FROM runs")).all()}
+    engine.dispose()
+    assert rows[killed_id].status == "failed" and rows[killed_id].finished_at is not None
+    assert json.loads(rows[killed_id].detail)["error"] == ABANDONED
+    assert {i: rows[i].status for i in (live_id, elsewhere_id, next_id)} == dict.fromkeys(
+        (live_id, elsewhere_id, next_id), "running"
+    )
