@@ -12,6 +12,13 @@ The child is started with ``spawn`` (the flow's process runs threads; forking it
 by one of them) at the run's first poll batch and serves every batch of the run, so a run pays one
 process start, not one per batch: about a second, since it imports the poll stage (flows/poll.py) and
 what that needs, not Prefect, spaCy or trafilatura.
+
+The run's process takes each batch's due feeds itself (a claim, ``feed_state.due_feeds``) and hands them
+to the child, so it knows what the child holds. A run that is stopped (SIGTERM, Ctrl-C) terminates the
+child rather than wait for its feeds: one slow feed kept a stopped run waiting for the read timeout,
+and a poll of a thousand feeds for the whole poll. Its feeds whose poll was not recorded are handed back,
+due again at once, as are those of a child that died or failed; otherwise they would wait for their
+claim to run out (``feed_state.POLL_CLAIM``).
 """
 
 from __future__ import annotations
@@ -26,13 +33,17 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 
 from flows.settings import Settings
+from flows.stopping import terminate_pool_processes
+from storage import feed_state, make_engine
 from storage.runs import RunStats
+
+# The poll stage (flows/poll.py: the fetcher, feedparser) is imported where a poll runs, in the child:
+# the run's process only claims and hands back feeds.
 
 
 def poll_due_feeds(settings_json: str, feed_urls: list[str], run_id: int | None) -> RunStats:
     """Poll those of ``feed_urls`` that are due, in whatever process calls it."""
     from flows.poll import poll_feeds
-    from storage import feed_state, make_engine
 
     settings = Settings.model_validate_json(settings_json)
     engine = make_engine(settings.db)  # the run's process has already brought the schema up to date
@@ -40,6 +51,18 @@ def poll_due_feeds(settings_json: str, feed_urls: list[str], run_id: int | None)
         with engine.begin() as conn:
             due = feed_state.due_feeds(conn, feed_urls, datetime.now(UTC))
         return poll_feeds(engine, settings, due, run_id)
+    finally:
+        engine.dispose()
+
+
+def poll_claimed_feeds(settings_json: str, feeds: list[feed_state.FeedState], run_id: int | None) -> RunStats:
+    """Poll ``feeds``, already taken for this run by the caller; what the child process runs."""
+    from flows.poll import poll_feeds
+
+    settings = Settings.model_validate_json(settings_json)
+    engine = make_engine(settings.db)
+    try:
+        return poll_feeds(engine, settings, feeds, run_id)
     finally:
         engine.dispose()
 
@@ -52,20 +75,35 @@ class PollProcess:
 
     def poll(self, settings_json: str, feed_urls: list[str], run_id: int | None) -> RunStats:
         started = time.perf_counter()
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        engine = make_engine(Settings.model_validate_json(settings_json).db)
         try:
-            stats = self._pool.submit(poll_due_feeds, settings_json, feed_urls, run_id).result()
-        except BrokenProcessPool:
-            # The child died (killed, out of memory): the batch's task retries in a new one.
-            self.close()
-            raise
+            claimed_at = datetime.now(UTC)
+            with engine.begin() as conn:
+                due = feed_state.due_feeds(conn, feed_urls, claimed_at)
+            if not due:
+                return RunStats()
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            try:
+                stats = self._pool.submit(poll_claimed_feeds, settings_json, due, run_id).result()
+            except BaseException as exc:
+                # Stopped (a signal, Ctrl-C): the child is terminated, not waited for. Died (killed, out of
+                # memory: the batch's task retries in a new one) or failed: it is gone or done already.
+                if not isinstance(exc, Exception) or isinstance(exc, BrokenProcessPool):
+                    self.close(terminate=True)
+                with engine.begin() as conn:
+                    feed_state.release_poll_claims(conn, [f.id for f in due], claimed_at, datetime.now(UTC))
+                raise
+        finally:
+            engine.dispose()
         # The poll's time as the run saw it, the child's start included.
         stats.extra["poll_s"] = time.perf_counter() - started
         return stats
 
-    def close(self) -> None:
+    def close(self, terminate: bool = False) -> None:
         if self._pool is not None:
+            if terminate:
+                terminate_pool_processes(self._pool)
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 

@@ -34,6 +34,8 @@ from typing import Any, Self
 
 from prefect.task_runners import ProcessPoolTaskRunner
 
+from flows.stopping import terminate_pool_processes
+
 
 class TaskEngineExited(RuntimeError):
     """A task run's engine ended its worker process's work with an exit rather than a result."""
@@ -80,16 +82,8 @@ class ProcessTaskRunner(ProcessPoolTaskRunner):
 
     def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
         if exc_type is not None and not issubclass(exc_type, Exception):
-            self.terminate_workers()
+            terminate_pool_processes(self._executor)
         super().__exit__(exc_type, exc_value, traceback)
-
-    def terminate_workers(self) -> None:
-        """SIGTERM to every process of the pool, and wait for them to go."""
-        workers = list((getattr(self._executor, "_processes", None) or {}).values())
-        for process in workers:
-            process.terminate()
-        for process in workers:
-            process.join(timeout=30)
 
 
 class FreshProcessTaskRunner(ProcessTaskRunner):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from concurrent.futures import ProcessPoolExecutor
 
 _stopped: set[str] = set()
 _lock = threading.Lock()
@@ -43,3 +44,13 @@ def forget(token: str) -> None:
     """The drain is over (its workers have returned): its token is no longer needed."""
     with _lock:
         _stopped.discard(token)
+
+
+def terminate_pool_processes(pool: ProcessPoolExecutor, timeout_s: float = 30.0) -> None:
+    """SIGTERM to every process of ``pool``, and wait for them to go. The pool's own ``shutdown`` would
+    wait for the work they have in hand; after this it finds them gone and returns at once."""
+    workers = list((getattr(pool, "_processes", None) or {}).values())
+    for process in workers:
+        process.terminate()
+    for process in workers:
+        process.join(timeout=timeout_s)

@@ -94,7 +94,7 @@ def due_feeds(conn: Connection, urls: Sequence[str], now: datetime, *, claim: bo
         query = query.with_for_update(skip_locked=True)
     rows = conn.execute(query).all()
     if claim and rows:
-        conn.execute(update(Feed).where(Feed.id.in_([r.id for r in rows])).values(next_poll_at=now + POLL_CLAIM))
+        conn.execute(update(Feed).where(Feed.id.in_([r.id for r in rows])).values(next_poll_at=poll_claim_until(now)))
     return [
         FeedState(
             f.id,
@@ -109,6 +109,25 @@ def due_feeds(conn: Connection, urls: Sequence[str], now: datetime, *, claim: bo
         )
         for f in rows
     ]
+
+
+def poll_claim_until(claimed_at: datetime) -> datetime:
+    """The ``next_poll_at`` that ``due_feeds`` gives the feeds it takes at ``claimed_at``."""
+    return claimed_at + POLL_CLAIM
+
+
+def release_poll_claims(conn: Connection, feed_ids: Sequence[int], claimed_at: datetime, now: datetime) -> int:
+    """Hand back feeds taken at ``claimed_at`` whose poll was never recorded (the run was stopped, its poll
+    process died): they are due again at once rather than when the claim runs out. A feed whose poll
+    was recorded has a ``next_poll_at`` of its own by then and is left alone. Returns how many."""
+    if not feed_ids:
+        return 0
+    result = conn.execute(
+        update(Feed)
+        .where(Feed.id.in_(list(feed_ids)), Feed.next_poll_at == poll_claim_until(claimed_at))
+        .values(next_poll_at=now)
+    )
+    return result.rowcount
 
 
 def record_poll_success(

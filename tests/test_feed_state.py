@@ -14,7 +14,7 @@ from flows.poll import POLL_WRITE_ITEMS, poll_feeds
 from flows.settings import Settings
 from storage import feed_state, init_db, make_engine
 from storage.feed_state import failure_backoff_s
-from storage.models import QueuedUrl
+from storage.models import Feed, QueuedUrl
 from tests.fixtures.site import FixtureArticle, rss_feed
 from tests.httpserver import Route
 
@@ -158,3 +158,35 @@ def test_backoff_is_exponential_with_a_cap():
     assert [failure_backoff_s(900, n) for n in (1, 2, 3)] == [900, 1800, 3600]
     assert failure_backoff_s(900, 30) == 24 * 3600
     assert failure_backoff_s(900, 1, retry_after_s=5000) == 5000
+
+
+def test_released_poll_claims_hand_back_only_this_claims_unrecorded_feeds(db_url):
+    """A stopped run hands its feeds back (flows/poll_process.py): those it took and never recorded are due
+    again at once. A feed whose poll it recorded keeps its schedule, and a feed another run took at
+    another moment stays that run's."""
+    engine = make_engine(db_url)
+    init_db(engine)
+    ours = [f"http://127.0.0.1:9/ours-{i}.xml" for i in range(3)]
+    theirs = "http://127.0.0.1:9/theirs.xml"
+    with engine.begin() as conn:
+        feed_state.sync_feeds(conn, [feed_state.FeedConfig(url=u, poll_interval_s=600) for u in [*ours, theirs]])
+        their_claim = datetime.now(UTC) - timedelta(seconds=5)
+        [taken_by_them] = feed_state.due_feeds(conn, [theirs], their_claim)
+        claimed_at = datetime.now(UTC)
+        taken = feed_state.due_feeds(conn, [*ours, theirs], claimed_at)
+        assert [f.url for f in taken] == ours  # not theirs: already taken
+        polled_at = claimed_at + timedelta(seconds=1)
+        feed_state.record_poll_success(conn, taken[0], status="not_modified", now=polled_at)
+    released_at = claimed_at + timedelta(seconds=2)
+    with engine.begin() as conn:
+        released = feed_state.release_poll_claims(
+            conn, [f.id for f in [*taken, taken_by_them]], claimed_at, released_at
+        )
+    assert released == 2
+    with engine.begin() as conn:
+        due_now = feed_state.due_feeds(conn, [*ours, theirs], released_at, claim=False)
+        schedule = dict(conn.execute(select(Feed.url, Feed.next_poll_at)).all())
+    assert [f.url for f in due_now] == ours[1:]
+    assert schedule[ours[0]] == polled_at + timedelta(seconds=600)  # recorded: its own
+    assert schedule[theirs] == feed_state.poll_claim_until(their_claim)
+    engine.dispose()

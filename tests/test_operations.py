@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from sqlalchemy import text
 from flows.backfill import backfill_flow
 from flows.ingest import ingest_flow
 from flows.reprocess import reprocess_flow
-from storage import make_engine
+from storage import feed_state, make_engine
 from tests.fixtures.cli import cli_command, ingest_command
 from tests.fixtures.site import article_html, atom_feed, off_topic_articles, seed_articles
 from tests.httpserver import Route
@@ -914,3 +915,51 @@ def test_ingest_sent_sigterm_stops_within_seconds_and_the_next_run_resumes(runne
         ("failed",),
         ("completed",),
     ]
+
+
+def test_ingest_sent_sigterm_while_polling_stops_at_once_and_hands_its_feeds_back(tmp_path, http_server):
+    """SIGTERM while a feed is slow to answer. The run's poll child was waited for until every feed of its
+    batch had answered or timed out (a slow feed held a stopped run for the read timeout; a poll of a
+    thousand feeds, for the whole poll). It is terminated now, and the feeds whose poll it had not
+    recorded are due again at once, rather than when their claim runs out, so the next run polls them."""
+    feeds = _many_feeds(http_server, n_feeds=2, per_feed=3)
+    http_server.routes["/feed1.xml"].delay_s = 45
+    feeds_file = quiet_settings(tmp_path, feeds, read_timeout_s=50, total_timeout_s=60)
+    db = f"sqlite:///{tmp_path / 'stopped-poll.db'}"
+    env = {**os.environ, "PREFECT_LOGGING_LEVEL": "WARNING"}
+    env.pop("PREFECT_API_URL", None)
+    command = ingest_command(feeds_file, db)
+    with (tmp_path / "ingest.log").open("w+") as output:
+        process = subprocess.Popen(
+            command, env=env, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            deadline = time.monotonic() + 240
+            while not http_server.hits("/feed1.xml"):  # the poll is waiting for the slow feed
+                assert process.poll() is None and time.monotonic() < deadline, _tail(output)
+                time.sleep(0.1)
+            time.sleep(0.5)  # the fast feed's answer is in, and not yet written (a batch writes at its end)
+            started = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=90)
+            stopping_s = time.monotonic() - started
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        assert process.returncode != 0, _tail(output)
+    assert stopping_s < 15, stopping_s  # not the slow feed's 45 s
+    [(status, detail)] = counts(db, "SELECT status, detail FROM runs WHERE kind = 'ingest'")
+    assert status == "failed" and json.loads(detail)["error"].startswith("TerminationSignal"), detail
+    engine = make_engine(db)
+    with engine.begin() as conn:
+        due = feed_state.due_feeds(conn, feeds, datetime.now(UTC), claim=False)
+    engine.dispose()
+    assert sorted(f.url for f in due) == sorted(feeds)  # both handed back, the answered one too
+
+    http_server.routes["/feed1.xml"].delay_s = 0
+    resumed = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
+    assert [len(http_server.hits(f"/feed{f}.xml")) for f in range(2)] == [2, 2]
+    rows = counts(db, "SELECT canonical_url, count(*) FROM articles GROUP BY canonical_url")
+    assert len(rows) == 6 and all(r[1] == 1 for r in rows)
