@@ -647,11 +647,15 @@ def _descendants_while_running(process: subprocess.Popen, timeout_s: float) -> d
     return seen
 
 
+# The served runner looks for due runs every 10 s by default; a test's schedule fires every 6 s.
+SERVE_TEST_ENV = {"PREFECT_LOGGING_LEVEL": "WARNING", "PREFECT_RUNNER_POLL_FREQUENCY": "2"}
+
+
 def test_serve_runs_the_schedule_and_stops_cleanly_on_ctrl_c(tmp_path, http_server):
     feed = http_server.add("/s.xml", body=atom_feed("S", http_server.base, []), content_type="application/atom+xml")
     feeds_file = quiet_settings(tmp_path, [feed])
     db = f"sqlite:///{tmp_path / 'serve.db'}"
-    env = {**os.environ, "PREFECT_LOGGING_LEVEL": "WARNING"}
+    env = {**os.environ, **SERVE_TEST_ENV}
     env.pop("PREFECT_API_URL", None)  # no server set up: serve brings its own
     process = subprocess.Popen(
         cli_command("serve", "--feeds", str(feeds_file), "--db", db, "--interval", "0.1", "--allow-private-networks"),
@@ -693,7 +697,7 @@ def test_serve_stopped_during_a_run_stops_the_run_before_its_server(tmp_path, ht
     feed = http_server.add("/slow.xml", body=atom_feed("S", http_server.base, []), delay_s=60)
     feeds_file = quiet_settings(tmp_path, [feed])
     db = f"sqlite:///{tmp_path / 'serve.db'}"
-    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"} | SERVE_TEST_ENV
     with (tmp_path / "serve.log").open("w+") as output:
         process = subprocess.Popen(
             cli_command(
