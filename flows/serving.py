@@ -33,8 +33,9 @@ RUN_STOP_GRACE_S = 20.0
 
 def serve_until_stopped(deployment: RunnerDeployment) -> None:
     """Run ``deployment``'s schedule until Ctrl-C or SIGTERM. The first asks the runner to stop, which
-    cancels the runs in progress (each records itself failed and reports Cancelled); a second signal
-    stops at once. Runs still going after that are stopped here."""
+    cancels the runs in progress (each records itself failed and reports Cancelled), then interrupts any
+    run the runner did not know of; a second signal stops at once. Runs still going after that are
+    stopped here."""
     from prefect.runner import Runner
 
     runner = Runner(pause_on_shutdown=True)  # as prefect.serve makes it
@@ -43,13 +44,28 @@ def serve_until_stopped(deployment: RunnerDeployment) -> None:
     async def serve() -> None:
         loop = asyncio.get_running_loop()
         asked_to_stop = False
+        stopping: list[asyncio.Task] = []  # a reference, so the task is not collected while it runs
 
         def stop() -> None:
             nonlocal asked_to_stop
             if asked_to_stop or not runner.started:
                 raise KeyboardInterrupt  # ends the event loop where it is
             asked_to_stop = True
-            loop.create_task(runner.astop())
+            stopping.append(loop.create_task(stop_runner_and_its_runs()))
+
+        async def stop_runner_and_its_runs() -> None:
+            await runner.astop()  # cancels the runs it knows of and waits until they have gone
+            # A run the runner was still starting when told to stop is not among them, and the runner waits
+            # for it to end, however long it polls or drains. It is interrupted as Ctrl-C would interrupt it
+            # (it records itself failed), as is any other that turns up before the runner has stopped.
+            interrupted: set[int] = set()
+            while True:
+                for run in flow_run_processes(psutil.Process()):
+                    if run.pid not in interrupted:
+                        interrupted.add(run.pid)
+                        with contextlib.suppress(psutil.NoSuchProcess):
+                            run.send_signal(signal.SIGINT)
+                await asyncio.sleep(0.5)
 
         # Runner.start() installs whatever this attribute holds as the process's SIGTERM handler.
         runner.handle_sigterm = lambda *_: loop.call_soon_threadsafe(stop)  # type: ignore[method-assign]
