@@ -41,20 +41,6 @@ from storage.runs import RunStats
 # the run's process only claims and hands back feeds.
 
 
-def poll_due_feeds(settings_json: str, feed_urls: list[str], run_id: int | None) -> RunStats:
-    """Poll those of ``feed_urls`` that are due, in whatever process calls it."""
-    from flows.poll import poll_feeds
-
-    settings = Settings.model_validate_json(settings_json)
-    engine = make_engine(settings.db)  # the run's process has already brought the schema up to date
-    try:
-        with engine.begin() as conn:
-            due = feed_state.due_feeds(conn, feed_urls, datetime.now(UTC))
-        return poll_feeds(engine, settings, due, run_id)
-    finally:
-        engine.dispose()
-
-
 def poll_claimed_feeds(settings_json: str, feeds: list[feed_state.FeedState], run_id: int | None) -> RunStats:
     """Poll ``feeds``, already taken for this run by the caller; what the child process runs."""
     from flows.poll import poll_feeds
@@ -124,8 +110,10 @@ def polling_in_child_process() -> Iterator[None]:
 
 
 def poll(settings_json: str, feed_urls: list[str], run_id: int | None) -> RunStats:
-    """Poll a batch in the block's child process, or here outside ``polling_in_child_process``."""
+    """Poll a batch in the block's child process; outside ``polling_in_child_process``, in a child of its own
+    (claimed and handed back the same way)."""
     process = _current.get()
     if process is None:
-        return poll_due_feeds(settings_json, feed_urls, run_id)
+        with polling_in_child_process():
+            return poll(settings_json, feed_urls, run_id)
     return process.poll(settings_json, feed_urls, run_id)

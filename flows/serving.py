@@ -60,11 +60,9 @@ def serve_until_stopped(deployment: RunnerDeployment) -> None:
             # (it records itself failed), as is any other that turns up before the runner has stopped.
             interrupted: set[int] = set()
             while True:
-                for run in flow_run_processes(psutil.Process()):
-                    if run.pid not in interrupted:
-                        interrupted.add(run.pid)
-                        with contextlib.suppress(psutil.NoSuchProcess):
-                            run.send_signal(signal.SIGINT)
+                fresh = [run for run in flow_run_processes(psutil.Process()) if run.pid not in interrupted]
+                interrupted.update(run.pid for run in fresh)
+                interrupt(fresh)
                 await asyncio.sleep(0.5)
 
         # Runner.start() installs whatever this attribute holds as the process's SIGTERM handler.
@@ -90,13 +88,18 @@ def flow_run_processes(parent: psutil.Process) -> list[psutil.Process]:
     return runs
 
 
+def interrupt(runs: list[psutil.Process]) -> None:
+    """What Ctrl-C would do to each run: it records itself failed and exits."""
+    for run in runs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            run.send_signal(signal.SIGINT)
+
+
 def stop_flow_runs(grace_s: float) -> None:
     """Interrupt the flow runs this process started (what Ctrl-C would do to each: the run records itself
     failed), wait up to ``grace_s`` for them, then kill what is left."""
     runs = flow_run_processes(psutil.Process())
-    for run in runs:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            run.send_signal(signal.SIGINT)
+    interrupt(runs)
     _, left = psutil.wait_procs(runs, timeout=grace_s)
     for run in left:  # SIGINT ignored (started from a shell's background job) or stuck
         with contextlib.suppress(psutil.NoSuchProcess):

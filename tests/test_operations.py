@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -870,6 +871,36 @@ def test_drain_told_to_stop_stores_the_article_in_hand_and_hands_back_the_rest(d
     assert len(rows) == 12 and all(r[1] == 1 for r in rows)
 
 
+def _ingest_env() -> dict[str, str]:
+    """A one-off ingest with no Prefect server configured: it starts its own."""
+    return {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"} | {"PREFECT_LOGGING_LEVEL": "WARNING"}
+
+
+def _sigterm_ingest_when(command: list[str], ready: Callable[[], bool], log: Path) -> float:
+    """Start the ingest ``command``, send SIGTERM to its process alone once ``ready()``, and return how long it
+    took to exit then. It must have exited, and with an error."""
+    with log.open("w+") as output:
+        # A session of its own: the signal reaches the ingest's process and nothing else.
+        process = subprocess.Popen(
+            command, env=_ingest_env(), cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            deadline = time.monotonic() + 240
+            while not ready():
+                assert process.poll() is None and time.monotonic() < deadline, _tail(output)
+                time.sleep(0.1)
+            started = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=60)
+            stopping_s = time.monotonic() - started
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        assert process.returncode != 0, _tail(output)
+    return stopping_s
+
+
 @pytest.mark.parametrize(("runner", "workers"), [("thread", "1"), ("process", "2")])
 def test_ingest_sent_sigterm_stops_within_seconds_and_the_next_run_resumes(runner, workers, tmp_path, http_server):
     """SIGTERM to the ingest's process alone, as ``docker stop``, Kubernetes or ``kill PID`` send it. The
@@ -880,29 +911,14 @@ def test_ingest_sent_sigterm_stops_within_seconds_and_the_next_run_resumes(runne
     feeds = _many_feeds(http_server, n_feeds=4, per_feed=7)  # 28 URLs (a feed repeats no story)
     feeds_file = quiet_settings(tmp_path, feeds, batch_size=2)
     db = f"sqlite:///{tmp_path / 'stopped.db'}"
-    env = {**os.environ, "PREFECT_LOGGING_LEVEL": "WARNING"}
-    env.pop("PREFECT_API_URL", None)
     command = ingest_command(feeds_file, db, "--workers", workers, "--task-runner", runner)
-    with (tmp_path / "ingest.log").open("w+") as output:
-        # A session of its own: the signal reaches the ingest's process and nothing else.
-        process = subprocess.Popen(
-            command, env=env, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        try:
-            deadline = time.monotonic() + 240
-            stored = 0
-            while stored < 2:
-                assert process.poll() is None and time.monotonic() < deadline, _tail(output)
-                time.sleep(0.2)
-                with contextlib.suppress(Exception):  # the schema may not be there yet
-                    stored = counts(db, "SELECT count(*) FROM articles")[0][0]
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=60)
-        finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-        assert process.returncode != 0, _tail(output)
+
+    def stored_two() -> bool:
+        with contextlib.suppress(Exception):  # the schema may not be there yet
+            return counts(db, "SELECT count(*) FROM articles")[0][0] >= 2
+        return False
+
+    _sigterm_ingest_when(command, stored_two, tmp_path / "ingest.log")
     [(status, detail)] = counts(db, "SELECT status, detail FROM runs WHERE kind = 'ingest'")
     assert status == "failed" and json.loads(detail)["error"].startswith("TerminationSignal"), detail
     queued = _queued_by_status(db)
@@ -910,7 +926,7 @@ def test_ingest_sent_sigterm_stops_within_seconds_and_the_next_run_resumes(runne
     if runner == "thread":  # handed back by the drain; a killed worker process's claims wait for the next claim
         assert "fetching" not in queued, queued
 
-    resumed = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(command, env=_ingest_env(), cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
     assert set(_queued_by_status(db)) <= {"done", "duplicate"}
     rows = counts(db, "SELECT canonical_url, count(*) FROM articles GROUP BY canonical_url")
@@ -930,28 +946,15 @@ def test_ingest_sent_sigterm_while_polling_stops_at_once_and_hands_its_feeds_bac
     http_server.routes["/feed1.xml"].delay_s = 45
     feeds_file = quiet_settings(tmp_path, feeds, read_timeout_s=50, total_timeout_s=60)
     db = f"sqlite:///{tmp_path / 'stopped-poll.db'}"
-    env = {**os.environ, "PREFECT_LOGGING_LEVEL": "WARNING"}
-    env.pop("PREFECT_API_URL", None)
     command = ingest_command(feeds_file, db)
-    with (tmp_path / "ingest.log").open("w+") as output:
-        process = subprocess.Popen(
-            command, env=env, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        try:
-            deadline = time.monotonic() + 240
-            while not http_server.hits("/feed1.xml"):  # the poll is waiting for the slow feed
-                assert process.poll() is None and time.monotonic() < deadline, _tail(output)
-                time.sleep(0.1)
-            time.sleep(0.5)  # the fast feed's answer is in, and not yet written (a batch writes at its end)
-            started = time.monotonic()
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=90)
-            stopping_s = time.monotonic() - started
-        finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-        assert process.returncode != 0, _tail(output)
+
+    def polling_the_slow_feed() -> bool:
+        if not http_server.hits("/feed1.xml"):
+            return False
+        time.sleep(0.5)  # the fast feed's answer is in, and not yet written (a batch writes at its end)
+        return True
+
+    stopping_s = _sigterm_ingest_when(command, polling_the_slow_feed, tmp_path / "ingest.log")
     assert stopping_s < 15, stopping_s  # not the slow feed's 45 s
     [(status, detail)] = counts(db, "SELECT status, detail FROM runs WHERE kind = 'ingest'")
     assert status == "failed" and json.loads(detail)["error"].startswith("TerminationSignal"), detail
@@ -962,7 +965,7 @@ def test_ingest_sent_sigterm_while_polling_stops_at_once_and_hands_its_feeds_bac
     assert sorted(f.url for f in due) == sorted(feeds)  # both handed back, the answered one too
 
     http_server.routes["/feed1.xml"].delay_s = 0
-    resumed = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(command, env=_ingest_env(), cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
     assert [len(http_server.hits(f"/feed{f}.xml")) for f in range(2)] == [2, 2]
     rows = counts(db, "SELECT canonical_url, count(*) FROM articles GROUP BY canonical_url")
