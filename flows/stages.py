@@ -71,7 +71,7 @@ async def _fetch_all(settings: Settings, work: Sequence[queue.Work]) -> list[Pag
             try:
                 return await fetcher.fetch(item.url, kind="page")
             except FetchError as exc:
-                return exc
+                return exc.detached()  # kept with the batch's pages, after the fetcher is gone
 
         return await asyncio.gather(*[one(w) for w in work])
 
