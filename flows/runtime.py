@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from flows.settings import Settings
 from storage import init_db, make_engine
-from storage.runs import RunStats, finish_run, start_run
+from storage.runs import RunHeartbeat, RunStats, finish_run, start_run
 
 
 def engine_for(settings: Settings) -> Engine:
@@ -96,12 +96,14 @@ def publish_artifact(kind: str, run_id: int, stats: RunStats) -> None:
 @contextlib.contextmanager
 def recorded_run(engine: Engine, kind: str) -> Iterator[tuple[int, RunStats]]:
     """A ``runs`` row (``v_runs``) and a Prefect artifact for the work inside: 'completed' when the block
-    finishes, 'failed' when it raises; the counts gathered in the yielded RunStats either way."""
+    finishes, 'failed' when it raises; the counts gathered in the yielded RunStats either way. The run's
+    heartbeat goes on meanwhile, so no host takes it for gone however long it lasts."""
     run_id = start_run(engine, kind)
     stats = RunStats()
     status = "failed"
     try:
-        yield run_id, stats
+        with RunHeartbeat(engine, run_id):
+            yield run_id, stats
         status = "completed"
     except BaseException as exc:  # why it failed, in the run's detail: an error, a signal, Ctrl-C
         stats.extra["error"] = (f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)[:1000]

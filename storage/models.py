@@ -167,6 +167,9 @@ class RunRow(Base):
     # host:pid of the process running it (storage/owners.py): a run whose process is gone without
     # finishing it (killed, out of memory) is closed as failed by the next run on its host.
     owner: Mapped[str | None] = mapped_column(String(128))
+    # When its process last said it was alive (storage/runs.py::RunHeartbeat): how a run whose machine
+    # stopped is told from one in progress when its process cannot be checked from here.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class FailureRow(Base):

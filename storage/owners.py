@@ -2,7 +2,8 @@
 
 A row whose holder is a process on this host that no longer exists (killed, crashed, out of memory)
 can be taken back at once. A holder on another host cannot be checked from here: claims and leases of
-other hosts expire with time instead, and their runs stay as they are until their own host looks.
+other hosts expire with time instead, and their runs are closed when their heartbeat stops
+(storage/runs.py).
 """
 
 from __future__ import annotations
@@ -28,7 +29,12 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def owner_is_local(owner: str | None) -> bool:
+    """True for a holder on this host, whose process can be checked from here."""
+    return (owner or "").rpartition(":")[0] == socket.gethostname()
+
+
 def owner_is_gone(owner: str | None) -> bool:
     """True only for a holder on this host whose process no longer exists."""
-    host, _, pid = (owner or "").rpartition(":")
-    return host == socket.gethostname() and pid.isdigit() and not pid_alive(int(pid))
+    pid = (owner or "").rpartition(":")[2]
+    return owner_is_local(owner) and pid.isdigit() and not pid_alive(int(pid))

@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 import json
+import logging
+import threading
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from storage.models import RunRow
-from storage.owners import owner_is_gone, process_owner
+from storage.owners import owner_is_gone, owner_is_local, process_owner
 from storage.types import utcnow
+
+log = logging.getLogger(__name__)
 
 # The reason a run left 'running' by a process that is gone is closed with, in its detail.
 ABANDONED = "its process ended without finishing the run (killed, out of memory, or the machine stopped)"
+
+# A run in progress says so this often (RunHeartbeat). One not heard from for RUN_SILENT_AFTER is taken
+# for gone, whichever host ran it: ten beats, so a database busy for minutes or hosts whose clocks
+# differ by a few minutes do not close a live run.
+HEARTBEAT_EVERY = timedelta(minutes=1)
+RUN_SILENT_AFTER = timedelta(minutes=10)
+SILENT = (
+    "its process stopped saying it was alive (its machine stopped or lost the database, or it was killed)"
+    f" and was not heard from for {int(RUN_SILENT_AFTER.total_seconds() // 60)} minutes"
+)
 
 
 @dataclass
@@ -48,26 +63,38 @@ class RunStats:
 
 
 def start_run(engine: Engine, kind: str) -> int:
+    now = utcnow()
     with engine.begin() as conn:
         close_abandoned_runs(conn)
         return conn.execute(
             insert(RunRow)
-            .values(kind=kind, started_at=utcnow(), status="running", owner=process_owner())
+            .values(kind=kind, started_at=now, heartbeat_at=now, status="running", owner=process_owner())
             .returning(RunRow.id)
         ).scalar_one()
 
 
 def close_abandoned_runs(conn: Connection) -> list[int]:
-    """Runs still 'running' whose process on this host is gone (SIGKILL, the OOM killer, a reboot) never
-    recorded how they ended; they become 'failed' with the reason, so a dashboard stops counting them
-    as in progress. Their unfinished work is already safe: the queue takes back a dead process's claims.
+    """Runs still 'running' that never recorded how they ended become 'failed' with the reason, so a
+    dashboard stops counting them as in progress: those whose process on this host is gone (SIGKILL, the
+    OOM killer, a reboot), and those of other hosts not heard from for RUN_SILENT_AFTER (a machine that
+    stopped for good, whose processes cannot be checked from here; a live process here is believed
+    over its heartbeat, stopped with SIGSTOP say). Their unfinished work is already
+    safe: the queue takes back a dead process's claims, at once or when they go stale.
     Returns the runs closed."""
-    running = conn.execute(select(RunRow.id, RunRow.owner, RunRow.detail).where(RunRow.status == "running")).all()
+    last_heard = func.coalesce(RunRow.heartbeat_at, RunRow.started_at).label("last_heard")
+    running = conn.execute(
+        select(RunRow.id, RunRow.owner, RunRow.detail, last_heard).where(RunRow.status == "running")
+    ).all()
+    silent_since = utcnow() - RUN_SILENT_AFTER
     closed = []
     for run in running:
-        if not owner_is_gone(run.owner):
+        if owner_is_gone(run.owner):
+            reason = ABANDONED
+        elif not owner_is_local(run.owner) and run.last_heard < silent_since:
+            reason = SILENT
+        else:
             continue
-        detail = {**json.loads(run.detail or "{}"), "error": ABANDONED}
+        detail = {**json.loads(run.detail or "{}"), "error": reason}
         conn.execute(
             update(RunRow)
             .where(RunRow.id == run.id, RunRow.status == "running")
@@ -75,6 +102,41 @@ def close_abandoned_runs(conn: Connection) -> list[int]:
         )
         closed.append(run.id)
     return closed
+
+
+def beat(engine: Engine, run_id: int) -> None:
+    """Record that the run's process is alive. A run already closed (as silent, by another host) stays
+    closed: its own end, recorded by finish_run, is what tells the rest."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(RunRow).where(RunRow.id == run_id, RunRow.status == "running").values(heartbeat_at=utcnow())
+        )
+
+
+class RunHeartbeat:
+    """A daemon thread that beats for a run every ``every`` until stopped, so a run that lasts hours is
+    not taken for gone. A beat that fails (database busy or unreachable for a while) is logged and the
+    next one tried: the run itself decides whether the database is lost."""
+
+    def __init__(self, engine: Engine, run_id: int, every: timedelta = HEARTBEAT_EVERY) -> None:
+        self._engine, self._run_id, self._every_s = engine, run_id, every.total_seconds()
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._beat_until_stopped, name=f"run-{run_id}-heartbeat", daemon=True)
+
+    def __enter__(self) -> RunHeartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stopped.set()
+        self._thread.join()
+
+    def _beat_until_stopped(self) -> None:
+        while not self._stopped.wait(self._every_s):
+            try:
+                beat(self._engine, self._run_id)
+            except Exception as exc:  # noqa: BLE001 - a missed beat is retried; ten in a row close the run
+                log.warning("run %s: heartbeat not recorded: %s", self._run_id, exc)
 
 
 def finish_run(engine: Engine, run_id: int, stats: RunStats, status: str = "completed") -> None:

@@ -30,7 +30,7 @@ FROM claim_quantities q JOIN claims c ON c.id = q.claim_id JOIN articles a ON a.
 V_RUNS = """
 CREATE VIEW v_runs AS
 SELECT id AS run_id, kind, started_at, finished_at, status, feeds_polled, articles_new,
-       articles_failed, claims_new
+       articles_failed, claims_new, heartbeat_at
 FROM runs
 """
 
@@ -80,5 +80,6 @@ VIEW_COLUMNS: dict[str, list[str]] = {
         "articles_new",
         "articles_failed",
         "claims_new",
+        "heartbeat_at",
     ],
 }

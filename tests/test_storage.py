@@ -606,3 +606,81 @@ def test_a_run_whose_process_was_killed_is_closed_by_the_next_run(db_url):
     assert {i: rows[i].status for i in (live_id, elsewhere_id, next_id)} == dict.fromkeys(
         (live_id, elsewhere_id, next_id), "running"
     )
+
+
+def test_a_run_not_heard_from_for_ten_minutes_on_another_host_is_closed_by_the_next_run(db_url):
+    """A run whose machine stopped for good cannot be checked from another host; its silence closes it.
+    A live process on this host is believed over its heartbeat; a run from before heartbeats (revision
+    0006) counts from its start."""
+    import json
+
+    from storage.owners import process_owner
+    from storage.runs import RUN_SILENT_AFTER, SILENT, start_run
+
+    engine = make_engine(db_url)
+    init_db(engine)
+    now = datetime.now(UTC)
+    quiet, lately = now - RUN_SILENT_AFTER - timedelta(minutes=1), now - timedelta(minutes=1)
+    runs = {
+        "stopped machine": ("another-host:17", now - timedelta(hours=3), quiet),
+        "long run, alive": ("another-host:18", now - timedelta(hours=3), lately),
+        "stopped here (SIGSTOP), alive": (process_owner(), now - timedelta(hours=3), quiet),
+        "before heartbeats, old": ("another-host:19", quiet, None),
+        "before heartbeats, recent": ("another-host:20", lately, None),
+    }
+    with engine.begin() as conn:
+        ids = {
+            name: conn.execute(
+                insert(RunRow)
+                .values(kind="ingest", status="running", owner=owner, started_at=started, heartbeat_at=heard)
+                .returning(RunRow.id)
+            ).scalar_one()
+            for name, (owner, started, heard) in runs.items()
+        }
+    next_id = start_run(engine, "backfill")
+    with engine.connect() as conn:
+        rows = {r.id: r for r in conn.execute(text("SELECT id, status, finished_at, detail FROM runs")).all()}
+        heard_of_next = conn.execute(text("SELECT heartbeat_at FROM v_runs WHERE run_id = :id"), {"id": next_id})
+        assert heard_of_next.scalar_one() is not None
+    engine.dispose()
+    assert {name: rows[run_id].status for name, run_id in ids.items()} == {
+        "stopped machine": "failed",
+        "long run, alive": "running",
+        "stopped here (SIGSTOP), alive": "running",
+        "before heartbeats, old": "failed",
+        "before heartbeats, recent": "running",
+    }
+    for name in ("stopped machine", "before heartbeats, old"):
+        assert json.loads(rows[ids[name]].detail)["error"] == SILENT
+        assert rows[ids[name]].finished_at is not None
+    assert rows[next_id].status == "running"
+
+
+def test_a_run_in_progress_beats_until_it_ends_and_a_closed_run_takes_no_beat(db_url):
+    from storage.runs import RunHeartbeat, RunStats, beat, finish_run, start_run
+
+    engine = make_engine(db_url)
+    init_db(engine)
+
+    def heard(run_id: int) -> datetime:
+        with engine.connect() as conn:
+            return conn.execute(select(RunRow.heartbeat_at).where(RunRow.id == run_id)).scalar_one()
+
+    run_id = start_run(engine, "ingest")
+    started = heard(run_id)
+    with RunHeartbeat(engine, run_id, every=timedelta(seconds=0.1)):
+        deadline = time.monotonic() + 30
+        while heard(run_id) == started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        first_beat = heard(run_id)
+        assert first_beat > started
+        while heard(run_id) == first_beat and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert heard(run_id) > first_beat  # it goes on beating, not once
+    last = heard(run_id)
+    time.sleep(0.5)
+    assert heard(run_id) == last  # stopped with its block
+    finish_run(engine, run_id, RunStats(), "failed")
+    beat(engine, run_id)  # a late beat, after another host closed the run, reopens nothing
+    assert heard(run_id) == last
+    engine.dispose()
