@@ -393,6 +393,8 @@ def _print_summary(kind: str, result: dict) -> None:
 @app.command()
 def status(db: DbOption = None) -> None:
     """What is in the database: articles by origin, claims, last runs, failing feeds, open failures."""
+    from datetime import UTC, datetime
+
     from storage import make_engine, queries
     from storage.schema import current_revision
 
@@ -415,12 +417,13 @@ def status(db: DbOption = None) -> None:
         runs = Table(title="last runs")
         for col in ("run", "kind", "started", "status", "feeds", "new", "failed", "claims"):
             runs.add_column(col)
+        now = datetime.now(UTC)
         for r in queries.recent_runs(conn):
             runs.add_row(
                 str(r.id),
                 r.kind,
                 r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
-                r.status,
+                queries.run_state(r, now),
                 str(r.feeds_polled),
                 str(r.articles_new),
                 str(r.articles_failed),

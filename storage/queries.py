@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
+
 from sqlalchemy import Connection, func, select
 
 from storage.models import ArticleRow, ClaimRow, FailureRow, Feed, QuantityRow, RunRow
@@ -27,6 +30,18 @@ def claim_counts(conn: Connection) -> dict[str, int]:
 
 def recent_runs(conn: Connection, limit: int = 10) -> list:
     return list(conn.execute(select(RunRow.__table__).order_by(RunRow.id.desc()).limit(limit)).all())
+
+
+def run_state(run, now: datetime) -> str:
+    """A run's status as a reader needs it: how long ago a run in progress was last heard from (one gone
+    quiet is about to be closed, storage/runs.py), and why a failed run failed."""
+    if run.status == "running":
+        heard = run.heartbeat_at or run.started_at
+        return f"running (heard {max(0, int((now - heard).total_seconds()))} s ago)"
+    if run.status == "failed":
+        error = json.loads(run.detail or "{}").get("error")
+        return f"failed: {error}" if error else "failed"
+    return run.status
 
 
 def failing_feeds(conn: Connection, limit: int = 50) -> list:

@@ -419,6 +419,30 @@ def test_init_twice_leaves_five_seed_articles(db_url, runs):
     assert status.exit_code == 0 and "seed" in status.output
 
 
+def test_status_says_when_a_running_run_was_last_heard_from_and_why_a_run_failed(db_url):
+    import json
+
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    engine = make_engine(db_url)
+    init_db(engine)
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        for run in (
+            {"kind": "backfill", "status": "failed", "detail": json.dumps({"error": "KeyboardInterrupt"})},
+            {"kind": "ingest", "status": "running", "heartbeat_at": now - timedelta(seconds=42)},
+        ):
+            conn.execute(insert(RunRow).values(started_at=now, **run))
+    engine.dispose()
+    status = CliRunner().invoke(app, ["status", "--db", db_url], env={"COLUMNS": "200"})
+    assert status.exit_code == 0, status.output
+    lines = status.output.splitlines()
+    assert any("ingest" in line and "running (heard 4" in line for line in lines), status.output  # 42 or 43 s
+    assert any("backfill" in line and "failed: KeyboardInterrupt" in line for line in lines), status.output
+
+
 def test_has_claimable_agrees_with_claim_batch(db_url):
     """What lets a run start another worker round: true exactly while claim_batch would find work."""
     from storage import queue
