@@ -4,11 +4,12 @@ fast with hundreds of thousands of claims."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection, and_, func, literal, or_, select
 
 from storage.models import ArticleRow, ClaimRow, FailureRow, Feed, QuantityRow, RunRow
+from storage.queries import run_state
 from storage.types import UTCDateTime
 
 PAGE_SIZE = 50
@@ -193,7 +194,11 @@ def claim_quantities(conn: Connection, claim_ids: list[int]) -> dict[int, list]:
 
 
 def health(conn: Connection) -> dict:
-    runs = conn.execute(select(RunRow.__table__).order_by(RunRow.id.desc()).limit(10)).all()
+    now = datetime.now(UTC)
+    runs = [
+        {**run._mapping, "state": run_state(run, now)}
+        for run in conn.execute(select(RunRow.__table__).order_by(RunRow.id.desc()).limit(10))
+    ]
     failing = conn.execute(
         select(Feed.__table__).where(Feed.consecutive_failures > 0).order_by(Feed.consecutive_failures.desc()).limit(20)
     ).all()

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -25,6 +26,7 @@ from flows.settings import Settings
 from flows.stages import claim_extractor, load_seed_corpus, topic_model
 from storage import init_db, make_engine
 from storage.articles import save_processed
+from storage.runs import RunStats, finish_run, start_run
 from tests.fixtures.site import article_html, off_topic_articles
 
 EVIL_TITLE = "<script>window.__pwned = 1</script>Recruiters & <b>bonuses</b>"
@@ -249,3 +251,10 @@ def test_dashboard_pages_on_both_databases(db_url):
     assert figures.status_code == 200 and "<table>" in figures.text
     assert client.get("/articles/1").status_code == 200 and client.get("/articles/999999").status_code == 404
     assert "Pipeline health" in client.get("/health").text
+    engine = make_engine(db_url)
+    stopped, running = start_run(engine, "backfill"), start_run(engine, "ingest")
+    finish_run(engine, stopped, RunStats(extra={"error": "SIGTERM"}), "failed")
+    engine.dispose()
+    health = client.get("/health").text
+    assert f"<td>{running}</td><td>ingest</td>" in health and re.search(r"running \(heard \d+ s ago\)", health)
+    assert f"<td>{stopped}</td><td>backfill</td>" in health and "failed: SIGTERM" in health
