@@ -238,23 +238,25 @@ def test_dashboard_pages_on_both_databases(db_url):
     from flows.dashboard.app import create_app
 
     populate(db_url)
-    client = TestClient(create_app(db_url))
-    overview = client.get("/")
-    assert overview.status_code == 200 and 'data-chart="claims-over-time"' in overview.text
-    assert overview.text.count('class="bar"') >= 3  # weekly buckets computed in SQL on this backend
-    everything = client.get("/claims")
-    narrowed = client.get("/claims", params={"claimant": "Ukraine's National Resistance Center"})
-    count = lambda r: int(r.text.split('id="claim-count">')[1].split(" ")[0])  # noqa: E731
-    assert 0 < count(narrowed) < count(everything)
-    assert client.get("/claims", params={"verification": "hedged", "page": "2"}).status_code == 200
-    figures = client.get("/quantities")
-    assert figures.status_code == 200 and "<table>" in figures.text
-    assert client.get("/articles/1").status_code == 200 and client.get("/articles/999999").status_code == 404
-    assert "Pipeline health" in client.get("/health").text
-    engine = make_engine(db_url)
-    stopped, running = start_run(engine, "backfill"), start_run(engine, "ingest")
-    finish_run(engine, stopped, RunStats(extra={"error": "SIGTERM"}), "failed")
-    engine.dispose()
-    health = client.get("/health").text
-    assert f"<td>{running}</td><td>ingest</td>" in health and re.search(r"running \(heard \d+ s ago\)", health)
-    assert f"<td>{stopped}</td><td>backfill</td>" in health and "failed: SIGTERM" in health
+    app = create_app(db_url)
+    with TestClient(app) as client:  # as a server runs it: startup, requests, shutdown
+        overview = client.get("/")
+        assert overview.status_code == 200 and 'data-chart="claims-over-time"' in overview.text
+        assert overview.text.count('class="bar"') >= 3  # weekly buckets computed in SQL on this backend
+        everything = client.get("/claims")
+        narrowed = client.get("/claims", params={"claimant": "Ukraine's National Resistance Center"})
+        count = lambda r: int(r.text.split('id="claim-count">')[1].split(" ")[0])  # noqa: E731
+        assert 0 < count(narrowed) < count(everything)
+        assert client.get("/claims", params={"verification": "hedged", "page": "2"}).status_code == 200
+        figures = client.get("/quantities")
+        assert figures.status_code == 200 and "<table>" in figures.text
+        assert client.get("/articles/1").status_code == 200 and client.get("/articles/999999").status_code == 404
+        assert "Pipeline health" in client.get("/health").text
+        engine = make_engine(db_url)
+        stopped, running = start_run(engine, "backfill"), start_run(engine, "ingest")
+        finish_run(engine, stopped, RunStats(extra={"error": "SIGTERM"}), "failed")
+        engine.dispose()
+        health = client.get("/health").text
+        assert f"<td>{running}</td><td>ingest</td>" in health and re.search(r"running \(heard \d+ s ago\)", health)
+        assert f"<td>{stopped}</td><td>backfill</td>" in health and "failed: SIGTERM" in health
+    assert app.state.engine.pool.checkedin() == 0  # shutdown closed the pooled connections

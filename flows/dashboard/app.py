@@ -7,8 +7,10 @@ PostgreSQL sessions read-only.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import math
+from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -173,6 +175,12 @@ def create_app(db: str | None = None, token: str | None = None) -> Starlette:
         Route("/health", health),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    app = Starlette(routes=routes, middleware=[Middleware(TokenGate, token=token)])
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        engine.dispose()  # the server's pooled connections close with it, not at interpreter exit
+
+    app = Starlette(routes=routes, middleware=[Middleware(TokenGate, token=token)], lifespan=lifespan)
     app.state.engine = engine
     return app
