@@ -183,7 +183,7 @@ def run_ingest(settings: Settings, config) -> dict:
             engine.dispose()
             return {"status": "skipped", "reason": str(exc)}
     try:
-        with recorded_run(engine, "ingest") as (run_id, stats):
+        with recorded_run(engine, "ingest", lease="ingest" if lease else None) as (run_id, stats):
             with engine.begin() as conn:
                 feed_state.sync_feeds(conn, config.feeds)
             urls = [f.url for f in config.feeds]

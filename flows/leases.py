@@ -12,7 +12,11 @@ from storage.models import Lease
 from storage.owners import owner_is_gone, process_owner
 from storage.writes import insert_ignore
 
-LEASE_TTL = timedelta(hours=2)
+# The run holding a lease renews it with each heartbeat, every minute (flows/runtime.py::recorded_run), so
+# it lasts as long as the run; a holder that stopped without releasing it (a machine gone, whose process
+# cannot be checked from here) blocks the next runs this long at most, as its run is closed after the same
+# silence (storage/runs.py::RUN_SILENT_AFTER).
+LEASE_TTL = timedelta(minutes=10)
 
 
 class LeaseBusy(RuntimeError):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Iterator
 from dataclasses import asdict
 
 from sqlalchemy import Engine
 
+from flows.leases import renew
 from flows.settings import Settings
 from storage import init_db, make_engine
 from storage.runs import RunHeartbeat, RunStats, finish_run, start_run
@@ -94,15 +96,17 @@ def publish_artifact(kind: str, run_id: int, stats: RunStats) -> None:
 
 
 @contextlib.contextmanager
-def recorded_run(engine: Engine, kind: str) -> Iterator[tuple[int, RunStats]]:
+def recorded_run(engine: Engine, kind: str, lease: str | None = None) -> Iterator[tuple[int, RunStats]]:
     """A ``runs`` row (``v_runs``) and a Prefect artifact for the work inside: 'completed' when the block
     finishes, 'failed' when it raises; the counts gathered in the yielded RunStats either way. The run's
-    heartbeat goes on meanwhile, so no host takes it for gone however long it lasts."""
+    heartbeat goes on meanwhile, renewing the ``lease`` it holds, so neither the run nor its lease is
+    taken for gone however long it lasts."""
     run_id = start_run(engine, kind)
     stats = RunStats()
     status = "failed"
+    renewal = [functools.partial(renew, engine, lease)] if lease else []
     try:
-        with RunHeartbeat(engine, run_id):
+        with RunHeartbeat(engine, run_id, also=renewal):
             yield run_id, stats
         status = "completed"
     except BaseException as exc:  # why it failed, in the run's detail: an error, a signal, Ctrl-C

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 
@@ -115,11 +117,19 @@ def beat(engine: Engine, run_id: int) -> None:
 
 class RunHeartbeat:
     """A daemon thread that beats for a run every ``every`` until stopped, so a run that lasts hours is
-    not taken for gone. A beat that fails (database busy or unreachable for a while) is logged and the
-    next one tried: the run itself decides whether the database is lost."""
+    not taken for gone, and calls ``also`` with each beat (renewing the run's lease, flows/leases.py). A
+    beat that fails (database busy or unreachable for a while) is logged and the next one tried: the
+    run itself decides whether the database is lost."""
 
-    def __init__(self, engine: Engine, run_id: int, every: timedelta = HEARTBEAT_EVERY) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        run_id: int,
+        every: timedelta = HEARTBEAT_EVERY,
+        also: Sequence[Callable[[], object]] = (),
+    ) -> None:
         self._engine, self._run_id, self._every_s = engine, run_id, every.total_seconds()
+        self._beats = [functools.partial(beat, engine, run_id), *also]
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._beat_until_stopped, name=f"run-{run_id}-heartbeat", daemon=True)
 
@@ -133,10 +143,11 @@ class RunHeartbeat:
 
     def _beat_until_stopped(self) -> None:
         while not self._stopped.wait(self._every_s):
-            try:
-                beat(self._engine, self._run_id)
-            except Exception as exc:  # noqa: BLE001 - a missed beat is retried; ten in a row close the run
-                log.warning("run %s: heartbeat not recorded: %s", self._run_id, exc)
+            for each in self._beats:
+                try:
+                    each()
+                except Exception as exc:  # noqa: BLE001 - a missed beat is retried; ten in a row close the run
+                    log.warning("run %s: heartbeat not recorded: %s", self._run_id, exc)
 
 
 def finish_run(engine: Engine, run_id: int, stats: RunStats, status: str = "completed") -> None:

@@ -297,6 +297,42 @@ def test_overlapping_scheduled_run_is_skipped(tmp_path, http_server, prefect_har
     engine.dispose()
 
 
+def test_a_lease_outliving_its_ttl_is_kept_by_the_heartbeat_of_the_run_holding_it(db_url):
+    """A scheduled ingest skips while another runs, however long that one lasts: the lease (ten minutes, so
+    a machine gone blocks the schedule that long at most) is renewed with each beat of the run's heartbeat."""
+    import functools
+    from datetime import timedelta
+
+    from flows.leases import acquire, release, renew, try_acquire
+    from storage import init_db
+    from storage.models import Lease
+    from storage.runs import RunHeartbeat, start_run
+
+    engine = make_engine(db_url)
+    init_db(engine)
+
+    def expire() -> None:  # as if the TTL went by while the run went on
+        with engine.begin() as conn:
+            conn.execute(Lease.__table__.update().values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+
+    def expires_at() -> datetime:
+        with engine.connect() as conn:
+            return conn.execute(Lease.__table__.select()).one().expires_at
+
+    acquire(engine, "ingest", wait=False)
+    run_id = start_run(engine, "ingest")
+    expire()
+    with RunHeartbeat(engine, run_id, every=timedelta(seconds=0.1), also=[functools.partial(renew, engine, "ingest")]):
+        deadline = time.monotonic() + 30
+        while expires_at() < datetime.now(UTC) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not try_acquire(engine, "ingest")  # still held: the next run skips
+    expire()  # with no heartbeat, the lapsed lease goes to the next run
+    assert try_acquire(engine, "ingest")
+    release(engine, "ingest")
+    engine.dispose()
+
+
 def test_prefect_yaml_deploys_all_three(prefect_harness, tmp_path):
     from prefect.settings import PREFECT_API_URL
 
