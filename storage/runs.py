@@ -21,8 +21,8 @@ log = logging.getLogger(__name__)
 # The reason a run left 'running' by a process that is gone is closed with, in its detail.
 ABANDONED = "its process ended without finishing the run (killed, out of memory, or the machine stopped)"
 
-# A run in progress says so this often (RunHeartbeat). One not heard from for RUN_SILENT_AFTER is taken
-# for gone, whichever host ran it: ten beats, so a database busy for minutes or hosts whose clocks
+# A run in progress says so this often (RunHeartbeat). One of another host not heard from for
+# RUN_SILENT_AFTER is taken for gone: ten beats, so a database busy for minutes or hosts whose clocks
 # differ by a few minutes do not close a live run.
 HEARTBEAT_EVERY = timedelta(minutes=1)
 RUN_SILENT_AFTER = timedelta(minutes=10)
@@ -80,8 +80,8 @@ def close_abandoned_runs(conn: Connection) -> list[int]:
     dashboard stops counting them as in progress: those whose process on this host is gone (SIGKILL, the
     OOM killer, a reboot), and those of other hosts not heard from for RUN_SILENT_AFTER (a machine that
     stopped for good, whose processes cannot be checked from here; a live process here is believed
-    over its heartbeat, stopped with SIGSTOP say). Their unfinished work is already
-    safe: the queue takes back a dead process's claims, at once or when they go stale.
+    over its heartbeat, stopped with SIGSTOP say). Their unfinished work is already safe: the queue
+    takes back a dead process's claims, at once or when they go stale.
     Returns the runs closed."""
     last_heard = func.coalesce(RunRow.heartbeat_at, RunRow.started_at).label("last_heard")
     running = conn.execute(
@@ -128,7 +128,7 @@ class RunHeartbeat:
         every: timedelta = HEARTBEAT_EVERY,
         also: Sequence[Callable[[], object]] = (),
     ) -> None:
-        self._engine, self._run_id, self._every_s = engine, run_id, every.total_seconds()
+        self._run_id, self._every_s = run_id, every.total_seconds()
         self._beats = [functools.partial(beat, engine, run_id), *also]
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._beat_until_stopped, name=f"run-{run_id}-heartbeat", daemon=True)
