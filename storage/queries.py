@@ -36,8 +36,9 @@ def run_state(run, now: datetime) -> str:
     """A run's status as a reader needs it: how long ago a run in progress was last heard from (one gone
     quiet is about to be closed, storage/runs.py), and why a failed run failed."""
     if run.status == "running":
-        heard = run.heartbeat_at or run.started_at
-        return f"running (heard {max(0, int((now - heard).total_seconds()))} s ago)"
+        seconds = max(0, int((now - (run.heartbeat_at or run.started_at)).total_seconds()))
+        ago = f"{seconds} s" if seconds < 120 else f"{seconds // 60} min" if seconds < 7200 else f"{seconds // 3600} h"
+        return f"running (heard {ago} ago)"
     if run.status == "failed":
         error = json.loads(run.detail or "{}").get("error")
         return f"failed: {error}" if error else "failed"

@@ -433,6 +433,7 @@ def test_status_says_when_a_running_run_was_last_heard_from_and_why_a_run_failed
         for run in (
             {"kind": "backfill", "status": "failed", "detail": json.dumps({"error": "KeyboardInterrupt"})},
             {"kind": "ingest", "status": "running", "heartbeat_at": now - timedelta(seconds=42)},
+            {"kind": "reprocess", "status": "running", "heartbeat_at": now - timedelta(minutes=25, seconds=5)},
         ):
             conn.execute(insert(RunRow).values(started_at=now, **run))
     engine.dispose()
@@ -441,6 +442,7 @@ def test_status_says_when_a_running_run_was_last_heard_from_and_why_a_run_failed
     lines = status.output.splitlines()
     assert any("ingest" in line and "running (heard 4" in line for line in lines), status.output  # 42 or 43 s
     assert any("backfill" in line and "failed: KeyboardInterrupt" in line for line in lines), status.output
+    assert any("reprocess" in line and "running (heard 25 min ago)" in line for line in lines), status.output
 
 
 def test_has_claimable_agrees_with_claim_batch(db_url):
