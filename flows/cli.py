@@ -416,7 +416,8 @@ def status(db: DbOption = None) -> None:
         console.print(f"feeds: {feeds['feeds']} configured, {feeds['failing']} failing")
         runs = Table(title="last runs")
         for col in ("run", "kind", "started", "status", "feeds", "new", "failed", "claims"):
-            runs.add_column(col)
+            # A narrow terminal folds a failure's reason instead of cutting it to "KeyboardInt…".
+            runs.add_column(col, overflow="fold" if col == "status" else "ellipsis")
         now = datetime.now(UTC)
         for r in queries.recent_runs(conn):
             runs.add_row(

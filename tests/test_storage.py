@@ -421,10 +421,10 @@ def test_init_twice_leaves_five_seed_articles(db_url, runs):
 
 def test_status_says_when_a_running_run_was_last_heard_from_and_why_a_run_failed(db_url):
     import json
+    import os
+    import subprocess
 
-    from typer.testing import CliRunner
-
-    from flows.cli import app
+    from tests.fixtures.cli import cli_command
 
     engine = make_engine(db_url)
     init_db(engine)
@@ -437,12 +437,15 @@ def test_status_says_when_a_running_run_was_last_heard_from_and_why_a_run_failed
         ):
             conn.execute(insert(RunRow).values(started_at=now, **run))
     engine.dispose()
-    status = CliRunner().invoke(app, ["status", "--db", db_url], env={"COLUMNS": "200"})
-    assert status.exit_code == 0, status.output
-    lines = status.output.splitlines()
-    assert any("ingest" in line and "running (heard 4" in line for line in lines), status.output  # 42 or 43 s
-    assert any("backfill" in line and "failed: KeyboardInterrupt" in line for line in lines), status.output
-    assert any("reprocess" in line and "running (heard 25 min ago)" in line for line in lines), status.output
+    # Its own process, as a user's terminal starts it: rich reads the width once, when the CLI is imported.
+    status = subprocess.run(
+        cli_command("status", "--db", db_url), capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"}
+    )
+    assert status.returncode == 0, status.stdout + status.stderr
+    lines = status.stdout.splitlines()
+    assert any("ingest" in line and "running (heard 4" in line for line in lines), status.stdout  # 42 to 44 s
+    assert any("backfill" in line and "failed: KeyboardInterrupt" in line for line in lines), status.stdout
+    assert any("reprocess" in line and "running (heard 25 min ago)" in line for line in lines), status.stdout
 
 
 def test_has_claimable_agrees_with_claim_batch(db_url):
