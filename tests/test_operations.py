@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -301,7 +301,6 @@ def test_a_lease_outliving_its_ttl_is_kept_by_the_heartbeat_of_the_run_holding_i
     """A scheduled ingest skips while another runs, however long that one lasts: the lease (ten minutes, so
     a machine gone blocks the schedule that long at most) is renewed with each beat of the run's heartbeat."""
     import functools
-    from datetime import timedelta
 
     from flows.leases import acquire, release, renew, try_acquire
     from storage import init_db
@@ -331,6 +330,48 @@ def test_a_lease_outliving_its_ttl_is_kept_by_the_heartbeat_of_the_run_holding_i
     assert try_acquire(engine, "ingest")
     release(engine, "ingest")
     engine.dispose()
+
+
+def test_an_ingest_slower_than_its_lease_keeps_it_and_says_it_is_alive(tmp_path, http_server):
+    """The ingest itself wires the renewal: its lease lapsed after its TTL while it ran (the next scheduled
+    ingest then started beside it), and nothing but this run's heartbeat renews it now. Held by a slow
+    feed, the run finds its lapsed lease renewed within a beat (a minute), its heartbeat moved on, and
+    another ingest refused meanwhile."""
+    from sqlalchemy import select, update
+
+    from flows.leases import try_acquire
+    from storage.models import Lease, RunRow
+
+    feeds = _many_feeds(http_server, n_feeds=1, per_feed=2)
+    http_server.routes["/feed0.xml"].delay_s = 100
+    feeds_file = quiet_settings(tmp_path, feeds, read_timeout_s=110, total_timeout_s=120)
+    db = f"sqlite:///{tmp_path / 'long.db'}"
+    lapsed_at: list[datetime] = []
+    seen: dict[str, object] = {}
+
+    def lease_renewed_after_it_lapsed() -> bool:
+        if not http_server.hits("/feed0.xml"):
+            return False  # the run holds its lease and has started polling
+        engine = make_engine(db)
+        try:
+            with engine.begin() as conn:
+                if not lapsed_at:  # as if the TTL went by while the run went on
+                    lapsed_at.append(datetime.now(UTC))
+                    conn.execute(update(Lease).values(expires_at=lapsed_at[0] - timedelta(seconds=1)))
+                    return False
+                expires_at = conn.execute(select(Lease.expires_at)).scalar_one_or_none()
+                if expires_at is None or expires_at < datetime.now(UTC):
+                    return False  # still lapsed (unless the run ended, which fails the test where it waits)
+                run = conn.execute(select(RunRow.started_at, RunRow.heartbeat_at)).one()
+            seen["heard_after_start"] = run.heartbeat_at - run.started_at
+            seen["another_ingest_refused"] = not try_acquire(engine, "ingest")
+            return True
+        finally:
+            engine.dispose()
+
+    _sigterm_ingest_when(ingest_command(feeds_file, db), lease_renewed_after_it_lapsed, tmp_path / "ingest.log")
+    assert seen["another_ingest_refused"], seen
+    assert seen["heard_after_start"] >= timedelta(seconds=50), seen  # a beat, not the start's own stamp
 
 
 def test_prefect_yaml_deploys_all_three(prefect_harness, tmp_path):
