@@ -18,6 +18,7 @@ from flows.ingest import drain_queue
 from flows.runtime import engine_for, recorded_run
 from flows.settings import Settings
 from storage import feed_state, queue
+from storage.clock import database_now
 
 MAX_CHILD_SITEMAPS = 200
 
@@ -100,7 +101,7 @@ def enqueue_task(
         if sitemap:
             entries += sitemap_entries(settings, sitemap, since_at)
         with engine.begin() as conn:
-            added = queue.enqueue(conn, entries, datetime.now(UTC), run_id)
+            added = queue.enqueue(conn, entries, database_now(conn), run_id)
         with engine.begin() as conn:
             queue.refresh_statistics(conn, added=added)
         return added

@@ -393,9 +393,9 @@ def _print_summary(kind: str, result: dict) -> None:
 @app.command()
 def status(db: DbOption = None) -> None:
     """What is in the database: articles by origin, claims, last runs, failing feeds, open failures."""
-    from datetime import UTC, datetime
 
     from storage import make_engine, queries
+    from storage.clock import database_now
     from storage.schema import current_revision
 
     engine = make_engine(db, read_only=True)
@@ -418,7 +418,7 @@ def status(db: DbOption = None) -> None:
         for col in ("run", "kind", "started", "status", "feeds", "new", "failed", "claims"):
             # A narrow terminal folds a failure's reason instead of cutting it to "KeyboardInt…".
             runs.add_column(col, overflow="fold" if col == "status" else "ellipsis")
-        now = datetime.now(UTC)
+        now = database_now(conn)  # the clock the runs' heartbeats were written by
         for r in queries.recent_runs(conn):
             runs.add_row(
                 str(r.id),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from prefect import flow, get_run_logger, task
 from prefect.futures import PrefectFuture
 
@@ -15,6 +13,7 @@ from flows.settings import Settings
 from flows.stages import drain
 from flows.stopping import forget, new_drain_token, request_stop, stop_requested
 from storage import feed_state, make_engine, queue
+from storage.clock import database_now
 from storage.runs import RunStats
 
 
@@ -109,7 +108,7 @@ def _submit_workers(
             total.extra["rounds"] = total.extra.get("rounds", 0) + 1  # task runs that drained, in the run's detail
             if round_batches and stats.extra.get("batches", 0) >= round_batches:
                 with engine.connect() as conn:
-                    if queue.has_claimable(conn, now=datetime.now(UTC), origins=origins, **claim_options):
+                    if queue.has_claimable(conn, now=database_now(conn), origins=origins, **claim_options):
                         fresh_worker_after(finished)
                         running.add(start_round())
     except BaseException as exc:

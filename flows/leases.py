@@ -4,10 +4,11 @@ whichever process or machine runs it."""
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import Engine, delete, select, update
 
+from storage.clock import database_now
 from storage.models import Lease
 from storage.owners import owner_is_gone, process_owner
 from storage.writes import insert_ignore
@@ -24,8 +25,8 @@ class LeaseBusy(RuntimeError):
 
 
 def try_acquire(engine: Engine, name: str) -> bool:
-    now = datetime.now(UTC)
     with engine.begin() as conn:
+        now = database_now(conn)  # not this host's clock: holders on other hosts judge the lease by it
         row = conn.execute(select(Lease.__table__).where(Lease.name == name)).first()
         if row is not None and (row.expires_at < now or owner_is_gone(row.holder)):
             conn.execute(delete(Lease).where(Lease.name == name, Lease.holder == row.holder))
@@ -48,7 +49,7 @@ def renew(engine: Engine, name: str) -> None:
         conn.execute(
             update(Lease)
             .where(Lease.name == name, Lease.holder == process_owner())
-            .values(expires_at=datetime.now(UTC) + LEASE_TTL)
+            .values(expires_at=database_now(conn) + LEASE_TTL)
         )
 
 

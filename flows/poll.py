@@ -10,7 +10,7 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Connection, Engine
 
@@ -19,6 +19,7 @@ from extractors.records import Failure, FeedItem
 from flows.fetch import Fetcher, FetchError, Validators, failure_from
 from flows.settings import Settings
 from storage import feed_state, queue
+from storage.clock import database_now
 from storage.failures import record_failure, resolve_failure
 from storage.runs import RunStats
 
@@ -112,8 +113,9 @@ class _PollWriter:
     def write_answers(self) -> None:
         if not self.answers:
             return
-        now = datetime.now(UTC)
         with self.engine.begin() as conn:
+            # The feeds' next polls are compared with other hosts' claims: one clock (storage/clock.py).
+            now = database_now(conn)
             for outcome in self.answers:
                 self._record_answer(conn, outcome, now)
         self.answers, self.answer_items = [], 0
@@ -128,8 +130,8 @@ class _PollWriter:
         if outage:
             self.stats.extra["outage"] = "every feed failed to answer: likely our own network; feeds not charged"
         if failed:
-            now = datetime.now(UTC)
             with self.engine.begin() as conn:
+                now = database_now(conn)
                 for outcome in failed:
                     self._record_failure(conn, outcome, now, outage)
         if self.enqueued:

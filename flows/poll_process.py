@@ -30,11 +30,11 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextvars import ContextVar
-from datetime import UTC, datetime
 
 from flows.settings import Settings
 from flows.stopping import terminate_pool_processes
 from storage import feed_state, make_engine
+from storage.clock import database_now
 from storage.runs import RunStats
 
 # The poll stage (flows/poll.py: the fetcher, feedparser) is imported where a poll runs, in the child:
@@ -63,8 +63,8 @@ class PollProcess:
         started = time.perf_counter()
         engine = make_engine(Settings.model_validate_json(settings_json).db)
         try:
-            claimed_at = datetime.now(UTC)
             with engine.begin() as conn:
+                claimed_at = database_now(conn)  # other hosts judge the claim by it (storage/clock.py)
                 due = feed_state.due_feeds(conn, feed_urls, claimed_at)
             if not due:
                 return RunStats()
@@ -78,7 +78,7 @@ class PollProcess:
                 if not isinstance(exc, Exception) or isinstance(exc, BrokenProcessPool):
                     self.close(terminate=True)
                 with engine.begin() as conn:
-                    feed_state.release_poll_claims(conn, [f.id for f in due], claimed_at, datetime.now(UTC))
+                    feed_state.release_poll_claims(conn, [f.id for f in due], claimed_at, database_now(conn))
                 raise
         finally:
             engine.dispose()

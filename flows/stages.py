@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 
 from sqlalchemy import Engine
@@ -25,6 +25,7 @@ from flows.fetch import Fetcher, FetchError, failure_from
 from flows.settings import Settings
 from storage import queue
 from storage.articles import save_processed
+from storage.clock import database_now
 from storage.failures import resolve_failure
 from storage.runs import RunStats
 from storage.seed import load_seed_documents
@@ -96,8 +97,8 @@ def claim_and_fetch(
     retry_failures: bool = True,
 ) -> FetchedBatch:
     """Claim one batch from the queue and fetch it (I/O only; runs ahead in a thread, see drain)."""
-    now = datetime.now(UTC)
     with engine.begin() as conn:
+        now = database_now(conn)  # the claim's time, judged stale by other hosts' workers (storage/clock.py)
         # The drain itself turns pending rows into done ones; statistics refreshed here are already the
         # ones this transaction's claim is planned with.
         queue.refresh_statistics(conn)
@@ -176,7 +177,7 @@ def process_fetched(
                 item,
                 stage=failure.stage,
                 error=failure.error,
-                now=datetime.now(UTC),
+                now=database_now(conn),  # its retry time is compared with other hosts' claims
                 retry_after_s=failure.retry_after_s,
                 max_attempts=settings.max_attempts,
             )
@@ -247,10 +248,9 @@ def _store_one(engine: Engine, item: queue.Work, processed: ProcessedArticle, st
     """One article, its claims and its queue row in one transaction: all of it or none of it."""
     with engine.begin() as conn:
         stored = save_processed(conn, processed, feed_id=item.feed_id)
-        queue.mark_done(
-            conn, item.id, datetime.now(UTC), stored.article_id, status="done" if stored.created else "duplicate"
-        )
-        resolve_failure(conn, kind="url", target=item.url, now=datetime.now(UTC))
+        now = database_now(conn)
+        queue.mark_done(conn, item.id, now, stored.article_id, status="done" if stored.created else "duplicate")
+        resolve_failure(conn, kind="url", target=item.url, now=now)
     if stored.created and stored.duplicate_of is None:
         stats.articles_new += 1
     else:

@@ -4,10 +4,11 @@ fast with hundreds of thousands of claims."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Connection, and_, func, literal, or_, select
 
+from storage.clock import database_now
 from storage.models import ArticleRow, ClaimRow, FailureRow, Feed, QuantityRow, RunRow
 from storage.queries import run_state
 from storage.types import UTCDateTime
@@ -194,7 +195,7 @@ def claim_quantities(conn: Connection, claim_ids: list[int]) -> dict[int, list]:
 
 
 def health(conn: Connection) -> dict:
-    now = datetime.now(UTC)
+    now = database_now(conn)  # the clock the runs' heartbeats were written by
     runs = [
         {**run._mapping, "state": run_state(run, now)}
         for run in conn.execute(select(RunRow.__table__).order_by(RunRow.id.desc()).limit(10))

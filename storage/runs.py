@@ -12,9 +12,9 @@ from datetime import timedelta
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
+from storage.clock import database_now
 from storage.models import RunRow
 from storage.owners import owner_is_gone, owner_is_local, process_owner
-from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +22,8 @@ log = logging.getLogger(__name__)
 ABANDONED = "its process ended without finishing the run (killed, out of memory, or the machine stopped)"
 
 # A run in progress says so this often (RunHeartbeat). One of another host not heard from for
-# RUN_SILENT_AFTER is taken for gone: ten beats, so a database busy for minutes or hosts whose clocks
-# differ by a few minutes do not close a live run.
+# RUN_SILENT_AFTER is taken for gone: ten beats, so a database busy for minutes does not close a live run.
+# Beats and silence are both read off the database's clock (storage/clock.py), whatever the hosts' say.
 HEARTBEAT_EVERY = timedelta(minutes=1)
 RUN_SILENT_AFTER = timedelta(minutes=10)
 SILENT = (
@@ -65,8 +65,8 @@ class RunStats:
 
 
 def start_run(engine: Engine, kind: str) -> int:
-    now = utcnow()
     with engine.begin() as conn:
+        now = database_now(conn)
         close_abandoned_runs(conn)
         return conn.execute(
             insert(RunRow)
@@ -87,7 +87,8 @@ def close_abandoned_runs(conn: Connection) -> list[int]:
     running = conn.execute(
         select(RunRow.id, RunRow.owner, RunRow.detail, last_heard).where(RunRow.status == "running")
     ).all()
-    silent_since = utcnow() - RUN_SILENT_AFTER
+    now = database_now(conn)
+    silent_since = now - RUN_SILENT_AFTER
     closed = []
     for run in running:
         if owner_is_gone(run.owner):
@@ -100,7 +101,7 @@ def close_abandoned_runs(conn: Connection) -> list[int]:
         conn.execute(
             update(RunRow)
             .where(RunRow.id == run.id, RunRow.status == "running")
-            .values(status="failed", finished_at=utcnow(), detail=json.dumps(detail))
+            .values(status="failed", finished_at=now, detail=json.dumps(detail))
         )
         closed.append(run.id)
     return closed
@@ -111,7 +112,9 @@ def beat(engine: Engine, run_id: int) -> None:
     closed: its own end, recorded by finish_run, is what tells the rest."""
     with engine.begin() as conn:
         conn.execute(
-            update(RunRow).where(RunRow.id == run_id, RunRow.status == "running").values(heartbeat_at=utcnow())
+            update(RunRow)
+            .where(RunRow.id == run_id, RunRow.status == "running")
+            .values(heartbeat_at=database_now(conn))
         )
 
 
@@ -157,5 +160,5 @@ def finish_run(engine: Engine, run_id: int, stats: RunStats, status: str = "comp
         conn.execute(
             update(RunRow)
             .where(RunRow.id == run_id)
-            .values(finished_at=utcnow(), status=status, detail=json.dumps(extra, default=str), **values)
+            .values(finished_at=database_now(conn), status=status, detail=json.dumps(extra, default=str), **values)
         )

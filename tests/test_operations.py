@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from flows.backfill import backfill_flow
 from flows.ingest import ingest_flow
@@ -330,6 +331,84 @@ def test_a_lease_outliving_its_ttl_is_kept_by_the_heartbeat_of_the_run_holding_i
     assert try_acquire(engine, "ingest")
     release(engine, "ingest")
     engine.dispose()
+
+
+@pytest.mark.parametrize("skew", [timedelta(minutes=-40), timedelta(minutes=40)], ids=["slow", "fast"])
+def test_a_host_whose_clock_is_off_holds_its_lease_run_feeds_and_claims_by_the_database_clock(
+    skew, pg_url, http_server
+):
+    """Workers on several machines share one PostgreSQL database; a machine whose clock is 40 minutes off
+    (no NTP, a VM resumed from a snapshot) writes its lease, its run's heartbeat, its feeds' next polls and
+    its queue claims by the database's clock (storage/clock.py). By its own clock, a slow machine's lease
+    (10 min) would look expired, its run silent (10 min) and its claims stale (30 min) to every other
+    machine, which would start a second ingest, close the live run and fetch its batch again, and its
+    feeds would be due again at once; a fast machine's would hold 40 minutes too long."""
+    import time_machine
+
+    from flows.leases import release, try_acquire
+    from flows.poll import poll_feeds
+    from flows.settings import Settings
+    from flows.stages import claim_and_fetch
+    from storage import init_db
+    from storage.clock import database_now
+    from storage.models import Lease, QueuedUrl, RunRow
+    from storage.runs import beat, start_run
+
+    feeds = _many_feeds(http_server, n_feeds=2, per_feed=4)
+    settings = Settings(db=pg_url, allow_private_networks=True, per_host_delay_s=0, batch_size=4)
+    engine = make_engine(pg_url)
+    init_db(engine)
+
+    def database_time() -> datetime:
+        with engine.connect() as conn:
+            return database_now(conn)
+
+    with engine.begin() as conn:
+        feed_state.sync_feeds(conn, [feed_state.FeedConfig(u) for u in feeds])
+    try:
+        with time_machine.travel(datetime.now(UTC) + skew, tick=True):
+            assert abs(datetime.now(UTC) - database_time() - skew) < timedelta(minutes=1)  # the machine is off
+            assert try_acquire(engine, "ingest")
+            run_id = start_run(engine, "ingest")
+            beat(engine, run_id)
+            with engine.begin() as conn:
+                due = feed_state.due_feeds(conn, feeds, database_now(conn))
+                # The run stands for another machine's: only silence can close it from here.
+                conn.execute(RunRow.__table__.update().where(RunRow.id == run_id).values(owner="skewed-host:1"))
+            assert poll_feeds(engine, settings, due).extra["items_new"] == 8
+            first = claim_and_fetch(engine, settings, origins=["feed"])
+        assert len(first.work) == 4
+
+        # A machine whose clock is right, with the same database.
+        now = database_time()
+        assert abs(datetime.now(UTC) - now) < timedelta(minutes=1)
+        with engine.connect() as conn:
+            lease = conn.execute(Lease.__table__.select()).one()
+            run = conn.execute(RunRow.__table__.select().where(RunRow.id == run_id)).one()
+            claimed = conn.execute(QueuedUrl.__table__.select().where(QueuedUrl.status == "fetching")).all()
+            next_polls = conn.execute(text("SELECT next_poll_at FROM feeds")).scalars().all()
+        window = timedelta(minutes=2)  # the test's own few seconds, nowhere near the 40 minutes
+        assert now - window < lease.expires_at - timedelta(minutes=10) < now
+        assert now - window < run.heartbeat_at <= now and now - window < run.started_at <= now
+        assert len(claimed) == 4 and all(now - window < c.claimed_at <= now for c in claimed)
+        assert all(now + timedelta(minutes=13) < t <= now + timedelta(minutes=15) for t in next_polls)
+
+        assert not try_acquire(engine, "ingest")  # no second ingest beside the first
+        start_run(engine, "ingest")  # which closes runs gone silent: not this one
+        with engine.connect() as conn:
+            assert conn.execute(select(RunRow.status).where(RunRow.id == run_id)).scalar_one() == "running"
+            assert feed_state.due_feeds(conn, feeds, database_now(conn), claim=False) == []
+        second = claim_and_fetch(engine, settings, origins=["feed"])
+        assert {w.id for w in second.work}.isdisjoint(w.id for w in first.work) and len(second.work) == 4
+        # `status` says when each run was heard from by the clock the heartbeat was written by.
+        status = subprocess.run(
+            cli_command("status", "--db", pg_url), capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"}
+        )
+        assert status.returncode == 0, status.stdout + status.stderr
+        assert re.search(rf"\b{run_id} +│ ingest +│[^│]+│ running \(heard \d+ s ago\)", status.stdout), status.stdout
+    finally:
+        release(engine, "ingest")
+        engine.dispose()
 
 
 def test_an_ingest_slower_than_its_lease_keeps_it_and_says_it_is_alive(tmp_path, http_server):
