@@ -393,7 +393,6 @@ def _print_summary(kind: str, result: dict) -> None:
 @app.command()
 def status(db: DbOption = None) -> None:
     """What is in the database: articles by origin, claims, last runs, failing feeds, open failures."""
-
     from storage import make_engine, queries
     from storage.clock import database_now
     from storage.schema import current_revision

@@ -8,7 +8,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
@@ -67,7 +67,7 @@ class RunStats:
 def start_run(engine: Engine, kind: str) -> int:
     with engine.begin() as conn:
         now = database_now(conn)
-        close_abandoned_runs(conn)
+        close_abandoned_runs(conn, now)
         return conn.execute(
             insert(RunRow)
             .values(kind=kind, started_at=now, heartbeat_at=now, status="running", owner=process_owner())
@@ -75,19 +75,19 @@ def start_run(engine: Engine, kind: str) -> int:
         ).scalar_one()
 
 
-def close_abandoned_runs(conn: Connection) -> list[int]:
+def close_abandoned_runs(conn: Connection, now: datetime | None = None) -> list[int]:
     """Runs still 'running' that never recorded how they ended become 'failed' with the reason, so a
     dashboard stops counting them as in progress: those whose process on this host is gone (SIGKILL, the
     OOM killer, a reboot), and those of other hosts not heard from for RUN_SILENT_AFTER (a machine that
     stopped for good, whose processes cannot be checked from here; a live process here is believed
     over its heartbeat, stopped with SIGSTOP say). Their unfinished work is already safe: the queue
     takes back a dead process's claims, at once or when they go stale.
-    Returns the runs closed."""
+    `now` is the database's time when the caller already asked for it. Returns the runs closed."""
     last_heard = func.coalesce(RunRow.heartbeat_at, RunRow.started_at).label("last_heard")
     running = conn.execute(
         select(RunRow.id, RunRow.owner, RunRow.detail, last_heard).where(RunRow.status == "running")
     ).all()
-    now = database_now(conn)
+    now = now or database_now(conn)
     silent_since = now - RUN_SILENT_AFTER
     closed = []
     for run in running:
