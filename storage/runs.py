@@ -75,19 +75,18 @@ def start_run(engine: Engine, kind: str) -> int:
         ).scalar_one()
 
 
-def close_abandoned_runs(conn: Connection, now: datetime | None = None) -> list[int]:
+def close_abandoned_runs(conn: Connection, now: datetime) -> list[int]:
     """Runs still 'running' that never recorded how they ended become 'failed' with the reason, so a
     dashboard stops counting them as in progress: those whose process on this host is gone (SIGKILL, the
     OOM killer, a reboot), and those of other hosts not heard from for RUN_SILENT_AFTER (a machine that
     stopped for good, whose processes cannot be checked from here; a live process here is believed
     over its heartbeat, stopped with SIGSTOP say). Their unfinished work is already safe: the queue
     takes back a dead process's claims, at once or when they go stale.
-    `now` is the database's time when the caller already asked for it. Returns the runs closed."""
+    `now` is the database's time (storage/clock.py). Returns the runs closed."""
     last_heard = func.coalesce(RunRow.heartbeat_at, RunRow.started_at).label("last_heard")
     running = conn.execute(
         select(RunRow.id, RunRow.owner, RunRow.detail, last_heard).where(RunRow.status == "running")
     ).all()
-    now = now or database_now(conn)
     silent_since = now - RUN_SILENT_AFTER
     closed = []
     for run in running:
