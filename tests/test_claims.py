@@ -63,6 +63,69 @@ def test_attribution_patterns(extractor, text, claimant, cue):
     assert claim.cue == cue
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Danilo Gallinari added 25 points in his former home arena.",
+        "Spot gold added 0.1% to $1,472.19 an ounce.",
+        "It is a state where Joe Biden has maintained a significant polling lead for months.",
+        "The family claimed his body and left town shortly after.",
+        "Garrett responded by hitting Rudolph in the head with his own helmet.",
+        "The senator asked for compassion during the sentencing hearing.",
+        "Although he had written a will, it was never witnessed.",
+        "The committee concluded its third public hearing on Tuesday.",
+        "The president tweeted a photo of the rally on Monday night.",
+    ],
+)
+def test_verbs_that_only_sometimes_report_need_something_reported(extractor, text):
+    assert one(extractor, text).claimant is None
+
+
+@pytest.mark.parametrize(
+    ("text", "claimant", "cue"),
+    [
+        # The parser hangs the quote on the wrong word; the quotation before the cue says who speaks.
+        ("“Oh my,” Lucas responded with a sigh.", "Lucas", "responded"),
+        (
+            "“The mission I flew accomplished the whole thing with one launch,” Stafford, a member of the "
+            "Apollo 10 crew, responded.",
+            "Stafford",
+            "responded",
+        ),
+        ("Both men claimed at the time that they were being treated well.", "Both men", "claimed"),
+        ("Noem later tweeted that the state's meth epidemic needs to be discussed.", "Noem", "tweeted"),
+        ("He added: “The refugees must not be forced to decide under threat of starvation.”", "He", "added"),
+        (
+            "President Barack Obama responded to a Gold Star mother by saying his refusal to use the words "
+            "was a manufactured issue.",
+            "President Barack Obama",
+            "saying",
+        ),
+    ],
+)
+def test_reporting_uses_of_those_verbs_keep_their_source(extractor, text, claimant, cue):
+    claim = one(extractor, text)
+    assert claim.claimant == claimant
+    assert claim.cue == cue
+
+
+def test_a_quote_cut_off_by_the_sentence_splitter_keeps_the_speaker_after_it(extractor):
+    claims = extractor.extract("“We must teach the defendant love,” she wrote in her letter.\n")
+    assert claims
+    assert {c.cue for c in claims} == {"wrote"}
+
+
+def test_a_description_resolved_again_and_again_names_its_role_once(extractor):
+    text = (
+        "SoftBank said it would cut 1,000 jobs at WeWork.\n"
+        "The group said the cuts would be finished by March.\n"
+        "The group added that employees had been told to sign new contracts.\n"
+        "The group said on Twitter that the contracts had confused employees."
+    )
+    claimants = [c.claimant for c in extractor.extract(text)]
+    assert claimants == ["SoftBank", "SoftBank (group)", "SoftBank (group)", "SoftBank (group)"]
+
+
 def test_pronoun_and_description_resolve_to_the_named_source(extractor):
     text = (
         "The Institute for the Study of War said that Russia was recruiting prisoners.\n"

@@ -57,10 +57,21 @@ CUE_FORMS = {
     **{f: "think" for f in ("think", "thinks", "thought")},
     **{f: "urge" for f in ("urge", "urges", "urged")},
     **{f: "disclose" for f in ("disclose", "discloses", "disclosed")},
+    **{f: "tweet" for f in ("tweet", "tweets", "tweeted")},
     **{f: "contend" for f in ("contend", "contends", "contended", "maintain", "maintains", "maintained")},
 }
-# Cues that need a clausal complement to be reporting (not "found a body", "showed up", "thought about").
+# Cues that need a clausal complement to be reporting (not "found a body", "showed up", "thought about",
+# "added a goal", "maintained a lead", "claimed the body", "responded by hitting", "asked for help",
+# "wrote a will").
 NEEDS_CLAUSE = {
+    "add",
+    "contend",
+    "claim",
+    "reply",
+    "ask",
+    "write",
+    "conclude",
+    "tweet",
     "find",
     "show",
     "think",
@@ -88,19 +99,80 @@ class Attribution:
     cue_token: Token
 
 
-def _has_clause(verb: Token) -> bool:
-    return (
-        any(
-            c.dep_ in ("ccomp", "xcomp", "parataxis")
-            or c.dep_ == "prep"
-            and c.lower_ == "to"
-            and verb.lower_.startswith("refer")
-            or (c.dep_ == "dobj" and verb.lower_.startswith(("refer", "identif", "describ")))
-            for c in verb.children
-        )
-        or verb.dep_ in ("parataxis", "ccomp")
-        and verb.head.i != verb.i
-    )
+_CLOSING_QUOTES = ("”", '"', "''")
+_HANDOVER = (",", "?", "!", "—", "–")  # what closes a quote that its speaker's name follows
+
+
+def _reports(verb: Token, sentence: Span) -> bool:
+    """The verb reports something: it takes a clause (or a 'that' the parser hung elsewhere), hangs in one
+    as '…, X added.', closes a quotation ('“…,” Lucas responded with a sigh.', also when the splitter cut
+    the quote off), or opens one the splitter left on its own ('He added:')."""
+    doc = verb.doc
+    following = doc[verb.right_edge.i + 1] if verb.right_edge.i + 1 < len(doc) else None
+    if following is not None and following.text == ":":
+        return True
+    if any(c.dep_ == "punct" and c.text == ":" and c.i > verb.i for c in verb.children):
+        return True
+    if any(
+        c.dep_ in ("ccomp", "xcomp", "parataxis")
+        or c.dep_ == "prep"
+        and c.lower_ == "to"
+        and verb.lower_.startswith("refer")
+        or (c.dep_ == "dobj" and verb.lower_.startswith(("refer", "identif", "describ")))
+        for c in verb.children
+    ):
+        return True
+    if verb.dep_ in ("parataxis", "ccomp") and verb.head.i != verb.i:
+        return True
+    if any(_misattached_that(t, verb) for t in verb.subtree):
+        return True
+    return _quotation_closed_before(verb, sentence) is not None
+
+
+def _misattached_that(token: Token, verb: Token) -> bool:
+    """'claimed at the time that they were treated well': the parser hung the reported clause on 'time' as
+    a relative clause; no other verb stands between it and the cue."""
+    if token.lower_ != "that" or token.dep_ not in ("mark", "advmod") or token.i < verb.i:
+        return False
+    clause = token.head
+    if clause.dep_ not in ("relcl", "acl"):
+        return False
+    node = clause.head
+    while node.i != verb.i:
+        if node.pos_ in ("VERB", "AUX") or node.head.i == node.i:
+            return False
+        node = node.head
+    return True
+
+
+def _quotation_closed_before(verb: Token, sentence: Span) -> int | None:
+    """Where the words after a quotation start, when the verb follows one that hands over to its speaker
+    ('“…,” Lucas responded', '“Why?” she asked'; also when the splitter cut the quote off), else None."""
+    doc = verb.doc
+    quote_ends = [t.i for t in doc[sentence.start : verb.i] if t.text in _CLOSING_QUOTES]
+    if quote_ends:
+        first = quote_ends[-1] + 1
+        handover = quote_ends[-1] > sentence.start and doc[quote_ends[-1] - 1].text in _HANDOVER
+    else:
+        before = doc.text[: sentence.start_char].rstrip()
+        first = sentence.start
+        handover = before.endswith(_CLOSING_QUOTES) and before[:-1].rstrip().endswith(_HANDOVER)
+    if not handover or any(t.pos_ in ("VERB", "AUX") for t in doc[first : verb.i]):
+        return None
+    return first
+
+
+def _name_after_quotation(verb: Token, sentence: Span) -> Span | None:
+    """'“…,” Stafford, a member of the crew, responded.': the words after the quote up to a comma."""
+    first = _quotation_closed_before(verb, sentence)
+    if first is None:
+        return None
+    doc = verb.doc
+    end = first
+    while end < verb.i and doc[end].text not in (",", "—", "–", "(") and not doc[end].is_space:
+        end += 1
+    words = doc[first:end]
+    return words if len(words) and any(t.pos_ in ("PROPN", "NOUN", "PRON") for t in words) else None
 
 
 def source_span(head: Token) -> Span:
@@ -247,11 +319,13 @@ def leading_name(sentence: Span, cue: Token) -> Span | None:
 
 
 def _inherited_subject(verb: Token) -> Token | None:
-    """'Clinton mocked the complaint, saying …' / '… spotted Stein and reported …': the subject of the
-    verb this participle or conjunct hangs on."""
+    """'Clinton mocked the complaint, saying …' / '… spotted Stein and reported …' / '… responded by
+    saying …': the subject of the verb this participle or conjunct hangs on."""
     head = verb
     for _ in range(3):
-        if head.dep_ not in ("advcl", "conj", "xcomp") or head.head.i == head.i:
+        if head.dep_ == "pcomp" and head.head.dep_ == "prep" and head.head.head.i != head.head.i:
+            head = head.head  # '… responded by saying …': the participle hangs on the preposition
+        elif head.dep_ not in ("advcl", "conj", "xcomp") or head.head.i == head.i:
             return None
         head = head.head
         subjects = [c for c in head.children if c.dep_ == "nsubj"]
@@ -347,7 +421,7 @@ def find_attributions(sentence: Span, in_quote) -> list[Attribution]:
             if fallback is not None:
                 found.append((_depth(token), Attribution(token.text, kind, fallback, token)))
             continue
-        if kind in NEEDS_CLAUSE and not _has_clause(token):
+        if kind in NEEDS_CLAUSE and not _reports(token, sentence):
             continue
         subjects = [c for c in token.children if c.dep_ in _SUBJECT_DEPS]
         subject = subjects[0] if subjects else _inherited_subject(token)
@@ -364,6 +438,8 @@ def find_attributions(sentence: Span, in_quote) -> list[Attribution]:
             continue
         span = source_span(subject)
         better = _adjacent_name(token)
+        if in_quote(subject.idx) and better is None:
+            better = _name_after_quotation(token, sentence)
         if in_quote(subject.idx) and better is not None:
             span = better  # the parser took quoted words for the subject of an inverted cue
         elif better is not None and not any(t.i in {b.i for b in better} for t in span) and not _named(span.root):

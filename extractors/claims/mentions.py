@@ -160,6 +160,8 @@ class MentionTracker:
     def __init__(self) -> None:
         self.sources: list[Mention] = []
         self.entities: list[Mention] = []
+        # "SoftBank (group)" -> "SoftBank": a role is added to a name once, however often it is resolved to.
+        self._named_in_role: dict[str, str] = {}
 
     def add_source(self, span: Span, sentence_index: int, name: str | None = None) -> None:
         text = name or span.text
@@ -199,8 +201,13 @@ class MentionTracker:
                 return mention.name
         if head in ORG_NOUNS and head not in ("report", "study", "unit", "authorities"):
             name = self._latest("ORG", sentence_index, window=4)
+            if name is None:
+                return None
+            name = self._named_in_role.get(name, name)
             role = " ".join(t.lower_ for t in span if t.dep_ == "compound" or t.i == span.root.i)
-            return f"{name} ({role})" if name else None
+            in_role = f"{name} ({role})"
+            self._named_in_role[in_role] = name
+            return in_role
         return None
 
     def _latest(self, kind: str, sentence_index: int, window: int) -> str | None:
