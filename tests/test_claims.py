@@ -152,6 +152,17 @@ def test_quote_across_sentences_and_paragraphs_takes_the_speaker_named_once(extr
     assert all("for comment" not in c.text for c in claims)
 
 
+def test_a_quote_after_its_attributed_quote_in_the_same_paragraph_keeps_the_speaker(extractor):
+    text = (
+        "“We were sent forward without maps,” Igor Belov said on Tuesday. “Nobody answers our letters. "
+        "Half of the unit never came back.”\n"
+        "The recruitment office in Perm closed last week. “It is a disgrace.”"
+    )
+    claims = extractor.extract(text)
+    assert [c.claimant for c in claims[:3]] == ["Igor Belov"] * 3
+    assert claims[-1].text == "“It is a disgrace.”" and claims[-1].claimant is None
+
+
 def test_outlet_voice_has_no_claimant_and_clause_split(extractor):
     claims = extractor.extract(
         "Training courses have been shortened to two weeks, while the General Staff "

@@ -358,6 +358,12 @@ def _propagate_through_quotes(units: list[_Unit], quotes: QuoteIndex, text: str)
             before = [u for u in units if u.span.end_char <= quote.start and u.paragraph == inside[0].paragraph]
             if before and before[-1].attribution is not None and text[before[-1].span.end_char - 1] in ":,":
                 source = before[-1].attribution
+            elif (
+                before
+                and before[-1].attribution is not None
+                and not text[before[-1].span.end_char : quote.start].strip()
+            ):
+                source = before[-1].attribution  # '“…,” Patrick said. “I come in humbly.”': the speaker goes on
         if source is None and text_starts_paragraph(text, quote.start):
             previous = [u for u in units if u.paragraph == inside[0].paragraph - 1]
             if previous and previous[-1].attribution is not None:
