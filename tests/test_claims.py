@@ -141,6 +141,51 @@ def test_pronoun_and_description_resolve_to_the_named_source(extractor):
     assert "Dmitry Orlov" in (claims[-1].claimant or "") or "lawyer" in (claims[-1].claimant or "")
 
 
+@pytest.mark.parametrize(
+    ("text", "speaker"),
+    [
+        # The subject of the last sentence, not the last name in it.
+        (
+            "The talent manager Dmitry Orlov has worked with Kanye West and Kim Kardashian, both of whom "
+            "Taylor Swift has feuded with.\nHe has consistently said that he was never unfair to her.",
+            "Dmitry Orlov",
+        ),
+        (  # the tagger calls this one an organisation; its apposition says otherwise
+            "Dmitry Orlov, a talent manager, has worked with Kanye West and Kim Kardashian, both of whom "
+            "Taylor Swift has feuded with.\nHe has consistently said that he was never unfair to her.",
+            "Dmitry Orlov",
+        ),
+        (
+            "Taylor Swift's first six albums were released through a label bought by the manager Scooter "
+            "Braun.\nShe said the sale was the worst case scenario for her.",
+            "Taylor Swift",
+        ),
+        # A subordinate clause's subject before the pronoun, in the same sentence.
+        (
+            "The recruiters came to the village in March.\nWhen Anton Sokolov was approached by officers, he "
+            "told them that he had never signed a contract.",
+            "Anton Sokolov",
+        ),
+        # A surname the tagger does not know alone, after the full name.
+        (
+            "Kurt Volker and Tim Morrison testified on Tuesday.\nVolker disputed the notion that he had run an "
+            "irregular channel.\nHe told lawmakers that his role had been official.",
+            "Volker",
+        ),
+        # A resolved 'he said' goes on speaking; a name inside his quotation is not him.
+        (
+            "Montell Figgins, who represents Thomas, said his client would not accept a plea agreement.\n"
+            "“We hoped the Bureau of Prisons and Michael Thomas would be heard,” he said.\n"
+            "Sometimes employees do not follow the rules, he said.",
+            "Montell Figgins",
+        ),
+    ],
+)
+def test_pronouns_resolve_to_the_most_salient_person(extractor, text, speaker):
+    claims = extractor.extract(text)
+    assert claims[-1].claimant == speaker
+
+
 def test_quote_across_sentences_and_paragraphs_takes_the_speaker_named_once(extractor):
     text = (
         "“We were sent forward without maps. Half of the unit never came back.\n"

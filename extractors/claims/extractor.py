@@ -330,7 +330,7 @@ def claims_from_doc(doc: Doc) -> list[Claim]:
             _split_clause(doc, _Unit(span, paragraph, attributions[0] if attributions else None), attributions)
         )
     _propagate_through_quotes(units, quotes, text)
-    _resolve_claimants(units, doc)
+    _resolve_claimants(units, doc, quotes)
     return [_to_claim(doc, text, unit, unverified_marks) for unit in units]
 
 
@@ -379,21 +379,26 @@ def text_starts_paragraph(text: str, pos: int) -> bool:
     return pos == 0 or text[:pos].rstrip(" \t").endswith("\n")
 
 
-def _resolve_claimants(units: list[_Unit], doc: Doc) -> None:
-    tracker = MentionTracker()
+def _resolve_claimants(units: list[_Unit], doc: Doc, quotes: QuoteIndex) -> None:
+    tracker = MentionTracker(in_quote=quotes.inside_closed)
     starts = [sent.start for sent in doc.sents]
     for unit in units:
         index = bisect.bisect_right(starts, unit.span.start) - 1
         att = unit.attribution
+        unread = unit.span.start
         if att is not None:
             source = att.source
+            if unit.span.start <= source.start < unit.span.end:
+                # 'When Carlineo was approached, he told police …': the subject of a clause before the source.
+                tracker.add_entities(doc[unit.span.start : source.start], index, subjects_only=True)
+                unread = source.start
             resolved = None
             if source.root.lower_ in PRONOUNS or not is_named(source):
                 resolved = tracker.resolve(source, index)
             name = resolved or source.text
             unit.claimant, unit.cue, unit.cue_kind = name, att.cue, att.cue_kind
             tracker.add_source(source, index, name=name)
-        tracker.add_entities(unit.span, index)
+        tracker.add_entities(doc[unread : unit.span.end], index)
 
 
 def _to_claim(doc: Doc, text: str, unit: _Unit, unverified_marks: list[tuple[int, int]]) -> Claim:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from spacy.tokens import Span
@@ -111,7 +113,24 @@ PERSON_NOUNS = {
     "ambassador",
     "chairman",
     "ceo",
+    "manager",
+    "attorney",
+    "judge",
+    "coach",
+    "player",
+    "singer",
+    "actor",
+    "actress",
+    "executive",
+    "doctor",
+    "scientist",
+    "candidate",
+    "reporter",
+    "writer",
+    "student",
+    "teacher",
 }
+_POSSESSIVE = re.compile(r"['’]s?$")
 FEMALE = {"she", "her"}
 MALE = {"he", "him"}
 
@@ -122,11 +141,36 @@ class Mention:
     kind: str  # 'PERSON' | 'ORG' | 'OTHER'
     sentence: int
     words: frozenset[str]
+    # How likely a later "he" or "the group" is to mean it: a speaker or the subject of its sentence's main
+    # clause 2, of another clause (or the owner of a subject: "Taylor Swift's albums") 1, anything else 0.
+    salience: float = 0.0
+    plural: bool = False
+
+
+def subject_salience(span: Span) -> float:
+    root = span.root
+    if root.dep_ == "appos":
+        root = root.head  # 'the immunologist De’Broski Herbert, …' stands where its head stands
+    if root.dep_ == "poss" and root.head.dep_ in ("nsubj", "nsubjpass"):
+        return 1.0
+    if root.dep_ not in ("nsubj", "nsubjpass"):
+        return 0.0
+    clause = root.head
+    main = clause.dep_ == "ROOT" or clause.dep_ == "conj" and clause.head.dep_ == "ROOT"
+    return 2.0 if main else 1.0
+
+
+def _plural(span: Span) -> bool:
+    """'Harper and Buckley': no antecedent for 'he' or 'she'."""
+    return any(t.dep_ == "conj" and t.head.i == span.root.i for t in span) or span.root.tag_ in ("NNS", "NNPS")
 
 
 def mention_kind(span: Span) -> str:
-    # An apposition says more than the NER label: "Dmitry Orlov, a lawyer, …" is a person.
+    # An apposition or a relative pronoun says more than the NER label: "Dmitry Orlov, a lawyer, …" and
+    # "Montell Figgins, who represents Thomas, …" are people.
     for child in span.root.children:
+        if child.dep_ == "relcl" and any(t.lower_ in ("who", "whom") for t in child.children):
+            return "PERSON"
         if child.dep_ == "appos":
             if child.lower_ in PERSON_NOUNS:
                 return "PERSON"
@@ -157,29 +201,69 @@ def is_named(span: Span) -> bool:
 class MentionTracker:
     """Named sources (and named people and organisations in the text) seen so far, newest last."""
 
-    def __init__(self) -> None:
+    def __init__(self, in_quote: Callable[[int], bool] = lambda _: False) -> None:
+        # Names inside quotations are what someone said, not who is speaking: "“Putin lied,” he said.
+        # He added …" is not Putin.
+        self.in_quote = in_quote
         self.sources: list[Mention] = []
         self.entities: list[Mention] = []
         # "SoftBank (group)" -> "SoftBank": a role is added to a name once, however often it is resolved to.
         self._named_in_role: dict[str, str] = {}
+        self._person_names: set[str] = set()  # last words of the people named so far
 
     def add_source(self, span: Span, sentence_index: int, name: str | None = None) -> None:
         text = name or span.text
-        self.sources.append(
-            Mention(text, mention_kind(span), sentence_index, frozenset(w.lower().strip("’'s") for w in text.split()))
-        )
+        words = frozenset(w.lower().strip("’'s") for w in text.split())
+        if span.root.lower_ in ("he", "she"):
+            kind = "PERSON"  # 'he said', resolved: the person it stands for speaks again
+        elif span.root.lower_ == "it":
+            kind = "ORG"
+        else:
+            kind = "PERSON" if self._known_person(span) else mention_kind(span)
+        # A speaker outranks the subject of the same sentence: the story follows whoever is quoted.
+        self.sources.append(Mention(text, kind, sentence_index, words, salience=2.5, plural=_plural(span)))
 
-    def add_entities(self, sentence: Span, sentence_index: int) -> None:
-        for ent in sentence.ents:
-            if ent.label_ in ("PERSON", "ORG"):
-                self.entities.append(
-                    Mention(
-                        ent.text,
-                        "PERSON" if ent.label_ == "PERSON" else "ORG",
-                        sentence_index,
-                        frozenset(w.lower() for w in ent.text.split()),
-                    )
-                )
+    def add_entities(self, words: Span, sentence_index: int, subjects_only: bool = False) -> None:
+        for ent in words.ents:
+            if self.in_quote(ent.start_char):
+                continue
+            if ent.label_ == "PERSON" and len(ent) > 1:  # a full name, not a lone word the tagger guessed at
+                self._person_names.add(ent[-1].lower_.strip("’'s"))
+            person = ent.label_ == "PERSON" or self._known_person(ent) or mention_kind(ent) == "PERSON"
+            kind = "PERSON" if person else ent.label_
+            if kind not in ("PERSON", "ORG"):
+                continue
+            salience = subject_salience(ent)
+            if subjects_only and not salience:
+                continue
+            self._add_entity(_POSSESSIVE.sub("", ent.text), kind, sentence_index, salience, _plural(ent))
+        for token in words:
+            if token.ent_type_ or token.pos_ != "PROPN" or self.in_quote(token.idx):
+                continue
+            one = token.doc[token.i : token.i + 1]
+            if self._known_person(one) and (salience := subject_salience(one)):
+                # The tagger missed a surname it knew before: 'Steenburgen approached the assignment …'
+                self._add_entity(token.text, "PERSON", sentence_index, salience, False)
+        # 'He was photographed with Epstein. He told the BBC …': a pronoun subject carries its person on.
+        for token in words:
+            if (
+                token.lower_ in ("he", "she")
+                and not self.in_quote(token.idx)
+                and subject_salience(token.doc[token.i : token.i + 1]) == 2.0
+            ):
+                name = self._latest("PERSON", sentence_index, window=6)
+                if name is not None:
+                    self._add_entity(name, "PERSON", sentence_index, 2.0, False)
+
+    def _add_entity(self, name: str, kind: str, sentence_index: int, salience: float, plural: bool) -> None:
+        words = frozenset(w.lower() for w in name.split())
+        self.entities.append(Mention(name, kind, sentence_index, words, salience=salience, plural=plural))
+
+    def _known_person(self, span: Span) -> bool:
+        """A name whose last word ended a person's name earlier in the text ('Kurt Volker' … 'Volker'):
+        the entity tagger often calls a lone surname an organisation, or nothing."""
+        last = span[-1]
+        return last.pos_ == "PROPN" and last.lower_.strip("’'s") in self._person_names
 
     def resolve(self, span: Span, sentence_index: int) -> str | None:
         """A name for a pronoun or definite description, or None to keep the words as written."""
@@ -211,17 +295,28 @@ class MentionTracker:
         return None
 
     def _latest(self, kind: str, sentence_index: int, window: int) -> str | None:
-        for mention in reversed(self.sources):
-            if sentence_index - mention.sentence > window:
-                break
-            if mention.kind == kind and is_named_text(mention.name):
-                return mention.name
-        for mention in reversed(self.entities):
-            if sentence_index - mention.sentence > window:
-                break
-            if mention.kind == kind:
-                return mention.name
-        return None
+        """The most salient compatible mention in the last `window` sentences: each sentence back costs 1,
+        being a speaker or a subject earns up to 2.5 ("Braun has worked with stars Taylor Swift feuded with.
+        He has denied …": Braun), and of equals the later one wins."""
+        best: Mention | None = None
+        best_score = float("-inf")
+        candidates = [m for m in _recent(self.sources, sentence_index, window) if is_named_text(m.name)]
+        candidates += _recent(self.entities, sentence_index, window)
+        for mention in sorted(candidates, key=lambda m: m.sentence):
+            if mention.kind != kind or kind == "PERSON" and mention.plural:
+                continue
+            score = mention.salience - (sentence_index - mention.sentence)
+            if score >= best_score:
+                best, best_score = mention, score
+        return best.name if best is not None else None
+
+
+def _recent(mentions: list[Mention], sentence_index: int, window: int) -> list[Mention]:
+    """The mentions of the last `window` sentences (the list is in text order), oldest first."""
+    start = len(mentions)
+    while start > 0 and sentence_index - mentions[start - 1].sentence <= window:
+        start -= 1
+    return mentions[start:]
 
 
 def is_named_text(text: str) -> bool:
