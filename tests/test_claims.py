@@ -228,6 +228,8 @@ def test_outlet_voice_has_no_claimant_and_clause_split(extractor):
             [(20, "percent", None), (40, "percent", None)],
         ),
         ("A dozen men left the prison with the recruiters, she said.", [(12, None, "men")]),
+        ("Nearly three dozen recruits deserted last week.", [(36, None, "recruits")]),
+        ("Dozens of recruits and several dozen officers deserted last week.", []),
         ("Only one-third of the quota has been filled, Avdonin said.", [(0.3333, "fraction", None)]),
         (
             "Eight of the 11 volunteers deserted within a month, the commander said.",

@@ -110,8 +110,9 @@ _NUMBER = re.compile(
     r"(?<![\w.,-])(?P<cur>US\$|[$€£₽₴])?\s?"
     r"(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|"
     rf"(?:(?:{_WORD_NUM})(?:[- ](?:{_WORD_NUM}))?(?:\s+(?:hundred|thousand|million|billion)(?:\s+and)?)*"
-    rf"(?:\s+(?:{_WORD_NUM})(?:[- ](?:{_WORD_NUM}))?)?)|a\s+dozen|dozen)"
-    r"(?P<scale>\s+(?:hundred|thousand|million|billion|trillion|bn|mln)\b|[mbk]\b)?",
+    # "a dozen" is 12 and "two dozen" 24; "dozens" and "several dozen" name no number.
+    rf"(?:\s+(?:{_WORD_NUM})(?:[- ](?:{_WORD_NUM}))?)?)|a\s+dozen(?!s))"
+    r"(?P<scale>\s+(?:hundred|thousand|million|billion|trillion|bn|mln|dozen)\b|[mbk]\b)?",
     re.I,
 )
 _FRACTION = re.compile(
@@ -303,12 +304,13 @@ def extract_quantities(doc: Doc, span: Span, text: str | None = None) -> list[Qu
             continue
         scale = (match.group("scale") or "").strip().lower()
         if scale:
-            value *= {"m": 1_000_000, "b": 1_000_000_000, "k": 1_000}.get(scale, _SCALES.get(scale, 1))
+            value *= {"m": 1_000_000, "b": 1_000_000_000, "k": 1_000, "dozen": 12}.get(scale, _SCALES.get(scale, 1))
         unit = _CURRENCY_SYMBOLS.get(match.group("cur") or "")
         after_unit, unit_end = _unit_after(text, end)
         unit = unit or after_unit
         end = max(end, unit_end)
-        counted = _counted(doc, num_start, base + match.end("num"), unit)
+        # 'two dozen recruits': the parser makes 'dozen' the number's head, so read past it.
+        counted = _counted(doc, num_start, base + match.end("scale" if scale == "dozen" else "num"), unit)
         found.append((start, end, Quantity(round(value, 6), unit, counted, text[start:end].strip())))
         taken.append((start, end))
     found.sort(key=lambda item: item[0])
