@@ -96,6 +96,11 @@ def test_verbs_that_only_sometimes_report_need_something_reported(extractor, tex
         ("Noem later tweeted that the state's meth epidemic needs to be discussed.", "Noem", "tweeted"),
         ("He added: “The refugees must not be forced to decide under threat of starvation.”", "He", "added"),
         (
+            "The video prompted some veterans' groups to argue that the draft notices were unlawful.",
+            "some veterans' groups",
+            "argue",
+        ),
+        (
             "President Barack Obama responded to a Gold Star mother by saying his refusal to use the words "
             "was a manufactured issue.",
             "President Barack Obama",

@@ -327,6 +327,11 @@ def _inherited_subject(verb: Token) -> Token | None:
             head = head.head  # '… responded by saying …': the participle hangs on the preposition
         elif head.dep_ not in ("advcl", "conj", "xcomp") or head.head.i == head.i:
             return None
+        if head.dep_ == "xcomp":
+            # 'prompted some users to argue …': the object of the verb before is who argues.
+            objects = [c for c in head.head.children if c.dep_ == "dobj" and c.i < head.i]
+            if objects:
+                return objects[0]
         head = head.head
         subjects = [c for c in head.children if c.dep_ == "nsubj"]
         if subjects:
