@@ -9,7 +9,7 @@ import pytest
 
 from extractors.claims import ClaimExtractor
 from extractors.claims.extractor import batches_by_size, claims_from_doc, paragraph_pieces, segments
-from extractors.claims.nlp import load_nlp
+from extractors.claims.nlp import entities_in, load_nlp
 from storage.seed import SEED_DIR
 from tests.fixtures.cli import cli_json_lines
 
@@ -323,6 +323,17 @@ def test_extract_claims_command_contract(tmp_path):
         assert source[row["start"] : row["end"]] == row["text"]
     assert rows[0]["quantities"][0]["value"] == 120000 and rows[0]["quantities"][0]["counted"] == "soldiers"
     assert rows[1]["verification"] == "hedged"
+
+
+def test_entities_in_reads_what_spacy_reads_off_the_whole_document(extractor):
+    text = (SEED_DIR / "000_d8f76010cd23e69f.txt").read_text(encoding="utf-8")
+    doc = extractor.nlp(text)
+    assert len(doc.ents) > 20
+    spans = list(doc.sents) + [doc[i : i + 7] for i in range(0, len(doc) - 7, 5)]  # cutting through entities
+    for span in spans:
+        assert [(e.start, e.end, e.label_) for e in entities_in(span)] == [
+            (e.start, e.end, e.label_) for e in span.ents
+        ]
 
 
 def test_batches_by_size_keeps_order_and_bounds_each_batch():

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from spacy.tokens import Span, Token
 
+from extractors.claims.nlp import entities_in
+
 CUE_FORMS = {
     # form -> canonical cue
     **{f: "say" for f in ("say", "says", "said", "saying")},
@@ -154,9 +156,10 @@ def _quotation_closed_before(verb: Token, sentence: Span) -> int | None:
         first = quote_ends[-1] + 1
         handover = quote_ends[-1] > sentence.start and doc[quote_ends[-1] - 1].text in _HANDOVER
     else:
-        before = doc.text[: sentence.start_char].rstrip()
+        # '“…,”' ended the sentence before: its last tokens are the handover and the closing quote.
+        previous = [t.text for t in doc[max(0, sentence.start - 4) : sentence.start] if not t.is_space]
         first = sentence.start
-        handover = before.endswith(_CLOSING_QUOTES) and before[:-1].rstrip().endswith(_HANDOVER)
+        handover = len(previous) >= 2 and previous[-1] in _CLOSING_QUOTES and previous[-2] in _HANDOVER
     if not handover or any(t.pos_ in ("VERB", "AUX") for t in doc[first : verb.i]):
         return None
     return first
@@ -295,7 +298,7 @@ def leading_name(sentence: Span, cue: Token) -> Span | None:
     organisation opening the clause, set off by a comma, with no finite verb before the cue."""
     if cue.i < sentence.start:
         return None
-    for ent in sentence.ents:
+    for ent in entities_in(sentence):
         if ent.start >= cue.i:
             break
         if any(t.tag_ in _FINITE for t in sentence.doc[ent.end : cue.i]):

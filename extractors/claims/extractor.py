@@ -16,7 +16,7 @@ from extractors.claims.attribution import PRONOUNS, Attribution, find_attributio
 from extractors.claims.boilerplate import is_boilerplate, is_heading, is_question
 from extractors.claims.hedges import is_unverified_statement, verification
 from extractors.claims.mentions import MentionTracker, is_named
-from extractors.claims.nlp import compact_string_index, empty_lexeme_index, load_nlp
+from extractors.claims.nlp import compact_string_index, empty_lexeme_index, entities_in, load_nlp
 from extractors.claims.quantities import extract_quantities
 from extractors.claims.quotes import QuoteIndex, paragraphs, quote_spans
 from extractors.records import Claim
@@ -411,7 +411,7 @@ def _to_claim(doc: Doc, text: str, unit: _Unit, unverified_marks: list[tuple[int
     ):
         status = "unverified"
     entities = []
-    for ent in span.ents:
+    for ent in entities_in(span):
         if ent.label_ in ENTITY_LABELS and ent.text not in entities:
             entities.append(ent.text)
     return Claim(

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from spacy.tokens import Span
 
+from extractors.claims.nlp import entities_in
+
 ORG_NOUNS = {
     "center",
     "centre",
@@ -224,7 +226,7 @@ class MentionTracker:
         self.sources.append(Mention(text, kind, sentence_index, words, salience=2.5, plural=_plural(span)))
 
     def add_entities(self, words: Span, sentence_index: int, subjects_only: bool = False) -> None:
-        for ent in words.ents:
+        for ent in entities_in(words):
             if self.in_quote(ent.start_char):
                 continue
             if ent.label_ == "PERSON" and len(ent) > 1:  # a full name, not a lone word the tagger guessed at
