@@ -55,35 +55,6 @@ def one(extractor, text: str, index: int = 0):
         ),
         ("The ministry denied that any conscripts had been sent to the front.", "ministry", "denied"),
         ("“We were never told where we were going,” wrote a soldier named Pavel.", "a soldier named Pavel", "wrote"),
-    ],
-)
-def test_attribution_patterns(extractor, text, claimant, cue):
-    claim = one(extractor, text)
-    assert claim.claimant is not None and claimant.lower() in claim.claimant.lower()
-    assert claim.cue == cue
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "Danilo Gallinari added 25 points in his former home arena.",
-        "Spot gold added 0.1% to $1,472.19 an ounce.",
-        "It is a state where Joe Biden has maintained a significant polling lead for months.",
-        "The family claimed his body and left town shortly after.",
-        "Garrett responded by hitting Rudolph in the head with his own helmet.",
-        "The senator asked for compassion during the sentencing hearing.",
-        "Although he had written a will, it was never witnessed.",
-        "The committee concluded its third public hearing on Tuesday.",
-        "The president tweeted a photo of the rally on Monday night.",
-    ],
-)
-def test_verbs_that_only_sometimes_report_need_something_reported(extractor, text):
-    assert one(extractor, text).claimant is None
-
-
-@pytest.mark.parametrize(
-    ("text", "claimant", "cue"),
-    [
         # The parser hangs the quote on the wrong word; the quotation before the cue says who speaks.
         ("“Oh my,” Lucas responded with a sigh.", "Lucas", "responded"),
         (
@@ -108,10 +79,28 @@ def test_verbs_that_only_sometimes_report_need_something_reported(extractor, tex
         ),
     ],
 )
-def test_reporting_uses_of_those_verbs_keep_their_source(extractor, text, claimant, cue):
+def test_attribution_patterns(extractor, text, claimant, cue):
     claim = one(extractor, text)
-    assert claim.claimant == claimant
+    assert claim.claimant is not None and claimant.lower() in claim.claimant.lower()
     assert claim.cue == cue
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Danilo Gallinari added 25 points in his former home arena.",
+        "Spot gold added 0.1% to $1,472.19 an ounce.",
+        "It is a state where Joe Biden has maintained a significant polling lead for months.",
+        "The family claimed his body and left town shortly after.",
+        "Garrett responded by hitting Rudolph in the head with his own helmet.",
+        "The senator asked for compassion during the sentencing hearing.",
+        "Although he had written a will, it was never witnessed.",
+        "The committee concluded its third public hearing on Tuesday.",
+        "The president tweeted a photo of the rally on Monday night.",
+    ],
+)
+def test_verbs_that_only_sometimes_report_need_something_reported(extractor, text):
+    assert one(extractor, text).claimant is None
 
 
 def test_a_quote_cut_off_by_the_sentence_splitter_keeps_the_speaker_after_it(extractor):

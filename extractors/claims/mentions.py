@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from spacy.tokens import Span
+from spacy.tokens import Span, Token
 
 from extractors.claims.nlp import entities_in
 
@@ -143,7 +143,7 @@ class Mention:
     kind: str  # 'PERSON' | 'ORG' | 'OTHER'
     sentence: int
     words: frozenset[str]
-    # How likely a later "he" or "the group" is to mean it: a speaker or the subject of its sentence's main
+    # How likely a later "he" or "the group" is to mean it: a speaker 2.5, the subject of its sentence's main
     # clause 2, of another clause (or the owner of a subject: "Taylor Swift's albums") 1, anything else 0.
     salience: float = 0.0
     plural: bool = False
@@ -229,8 +229,10 @@ class MentionTracker:
         for ent in entities_in(words):
             if self.in_quote(ent.start_char):
                 continue
-            if ent.label_ == "PERSON" and len(ent) > 1:  # a full name, not a lone word the tagger guessed at
-                self._person_names.add(ent[-1].lower_.strip("’'s"))
+            surname = _last_name_word(ent)
+            if ent.label_ == "PERSON" and surname is not None and surname.i > ent.start:
+                # a full name, not a lone word the tagger guessed at
+                self._person_names.add(_POSSESSIVE.sub("", surname.lower_))
             person = ent.label_ == "PERSON" or self._known_person(ent) or mention_kind(ent) == "PERSON"
             kind = "PERSON" if person else ent.label_
             if kind not in ("PERSON", "ORG"):
@@ -264,8 +266,8 @@ class MentionTracker:
     def _known_person(self, span: Span) -> bool:
         """A name whose last word ended a person's name earlier in the text ('Kurt Volker' … 'Volker'):
         the entity tagger often calls a lone surname an organisation, or nothing."""
-        last = span[-1]
-        return last.pos_ == "PROPN" and last.lower_.strip("’'s") in self._person_names
+        last = _last_name_word(span)
+        return last is not None and last.pos_ == "PROPN" and _POSSESSIVE.sub("", last.lower_) in self._person_names
 
     def resolve(self, span: Span, sentence_index: int) -> str | None:
         """A name for a pronoun or definite description, or None to keep the words as written."""
@@ -311,6 +313,12 @@ class MentionTracker:
             if score >= best_score:
                 best, best_score = mention, score
         return best.name if best is not None else None
+
+
+def _last_name_word(span: Span) -> Token | None:
+    """The last word of a name, not its possessive ending ("Taylor Swift's" → "Swift")."""
+    words = [t for t in span if t.tag_ != "POS" and t.lower_ not in ("'s", "’s", "'", "’")]
+    return words[-1] if words else None
 
 
 def _recent(mentions: list[Mention], sentence_index: int, window: int) -> list[Mention]:
