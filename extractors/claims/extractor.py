@@ -356,14 +356,17 @@ def _propagate_through_quotes(units: list[_Unit], quotes: QuoteIndex, text: str)
         source = next((u.attribution for u in candidates if u.attribution is not None), None)
         if source is None:
             before = [u for u in units if u.span.end_char <= quote.start and u.paragraph == inside[0].paragraph]
-            if before and before[-1].attribution is not None and text[before[-1].span.end_char - 1] in ":,":
-                source = before[-1].attribution
-            elif (
+            # 'X said:' / 'X said,' opening the quote, or '“…,” Patrick said. “I come in humbly.”': the
+            # attributed sentence right before it, whose speaker goes on.
+            if (
                 before
                 and before[-1].attribution is not None
-                and not text[before[-1].span.end_char : quote.start].strip()
+                and (
+                    text[before[-1].span.end_char - 1] in ":,"
+                    or not text[before[-1].span.end_char : quote.start].strip()
+                )
             ):
-                source = before[-1].attribution  # '“…,” Patrick said. “I come in humbly.”': the speaker goes on
+                source = before[-1].attribution
         if source is None and text_starts_paragraph(text, quote.start):
             previous = [u for u in units if u.paragraph == inside[0].paragraph - 1]
             if previous and previous[-1].attribution is not None:

@@ -36,6 +36,7 @@ _UNITS = {
 }
 _TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
 _SCALES = {
+    "dozen": 12,
     "hundred": 100,
     "thousand": 1_000,
     "million": 1_000_000,
@@ -304,7 +305,7 @@ def extract_quantities(doc: Doc, span: Span, text: str | None = None) -> list[Qu
             continue
         scale = (match.group("scale") or "").strip().lower()
         if scale:
-            value *= {"m": 1_000_000, "b": 1_000_000_000, "k": 1_000, "dozen": 12}.get(scale, _SCALES.get(scale, 1))
+            value *= {"m": 1_000_000, "b": 1_000_000_000, "k": 1_000}.get(scale, _SCALES.get(scale, 1))
         unit = _CURRENCY_SYMBOLS.get(match.group("cur") or "")
         after_unit, unit_end = _unit_after(text, end)
         unit = unit or after_unit
