@@ -9,6 +9,7 @@ import pytest
 
 from extractors.claims import ClaimExtractor
 from extractors.claims.extractor import batches_by_size, claims_from_doc, paragraph_pieces, segments
+from extractors.claims.mentions import mention_kind
 from extractors.claims.nlp import entities_in, load_nlp
 from storage.seed import SEED_DIR
 from tests.fixtures.cli import cli_json_lines
@@ -173,11 +174,36 @@ def test_pronoun_and_description_resolve_to_the_named_source(extractor):
             "Sometimes employees do not follow the rules, he said.",
             "Montell Figgins",
         ),
+        # A person noun heads it, whatever name modifies it: "a Kremlin spokesman" is no organisation.
+        (
+            "A Kremlin spokesman said the talks had stalled.\nHe added that no date had been set for the next round.",
+            "A Kremlin spokesman",
+        ),
     ],
 )
 def test_pronouns_resolve_to_the_most_salient_person(extractor, text, speaker):
     claims = extractor.extract(text)
     assert claims[-1].claimant == speaker
+
+
+def test_a_name_in_apposition_to_a_person_noun_is_a_person():
+    # The small model calls this name an organisation; the title it stands beside says otherwise.
+    doc = load_nlp()(
+        "Sweden’s deputy director of public prosecutions, Eva-Marie Persson, said the evidence was not strong enough."
+    )
+    name = next(ent for ent in doc.ents if "Persson" in ent.text)
+    assert mention_kind(name) == "PERSON"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The trip was unscheduled and was not announced to reporters.",
+        "The population of the camp has fluctuated and currently is estimated at around 40,000.",
+    ],
+)
+def test_a_passive_cue_names_no_source(extractor, text):
+    assert one(extractor, text).claimant is None
 
 
 def test_quote_across_sentences_and_paragraphs_takes_the_speaker_named_once(extractor):

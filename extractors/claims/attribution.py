@@ -440,8 +440,14 @@ def find_attributions(sentence: Span, in_quote) -> list[Attribution]:
             if named is not None:
                 found.append((_depth(token), Attribution(token.text, kind, named, token)))
             continue
-        if subject.dep_ == "nsubjpass" or subject.lower_ in ("there", "that", "which", "who"):
-            continue  # "it was reported", "these are thought to": no source named
+        if (
+            subject.dep_ == "nsubjpass"
+            or subject.lower_ in ("there", "that", "which", "who")
+            or any(c.dep_ == "auxpass" for c in token.children)
+        ):
+            # "it was reported", "these are thought to", "it was not on his schedule and was not announced":
+            # no source named
+            continue
         if subject.lower_ == "it" and kind in ("say", "report", "think", "believe", "show", "find"):
             continue
         span = source_span(subject)

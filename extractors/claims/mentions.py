@@ -178,14 +178,19 @@ def mention_kind(span: Span) -> str:
                 return "PERSON"
             if child.lower_ in ORG_NOUNS:
                 return "ORG"
+    root = span.root
+    if root.dep_ == "appos" and root.head.lower_ in PERSON_NOUNS:
+        return "PERSON"  # "Sweden's deputy director of public prosecutions, Eva-Marie Persson"
     labels = {t.ent_type_ for t in span if t.ent_type_}
     if "PERSON" in labels:
         return "PERSON"
+    head = root.lower_
+    # A common noun at the head says what the whole is, whatever names modify it: "a Kremlin spokesman" is
+    # a person, "Sweden's deputy director" too.
+    if not root.ent_type_ and head in PERSON_NOUNS:
+        return "PERSON"
     if labels & {"ORG", "GPE", "NORP", "FAC"}:
         return "ORG"
-    head = span.root.lower_
-    if head in PERSON_NOUNS:
-        return "PERSON"
     if head in ORG_NOUNS:
         return "ORG"
     return "OTHER"
@@ -230,10 +235,10 @@ class MentionTracker:
             if self.in_quote(ent.start_char):
                 continue
             surname = _last_name_word(ent)
-            if ent.label_ == "PERSON" and surname is not None and surname.i > ent.start:
+            person = ent.label_ == "PERSON" or self._known_person(ent) or mention_kind(ent) == "PERSON"
+            if person and surname is not None and surname.i > ent.start:
                 # a full name, not a lone word the tagger guessed at
                 self._person_names.add(_POSSESSIVE.sub("", surname.lower_))
-            person = ent.label_ == "PERSON" or self._known_person(ent) or mention_kind(ent) == "PERSON"
             kind = "PERSON" if person else ent.label_
             if kind not in ("PERSON", "ORG"):
                 continue
