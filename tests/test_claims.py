@@ -9,6 +9,7 @@ import pytest
 
 from extractors.claims import ClaimExtractor
 from extractors.claims.extractor import batches_by_size, claims_from_doc, paragraph_pieces, segments
+from extractors.claims.genders import Genders, name_parts
 from extractors.claims.mentions import mention_kind
 from extractors.claims.nlp import entities_in, load_nlp
 from storage.seed import SEED_DIR
@@ -184,6 +185,64 @@ def test_pronoun_and_description_resolve_to_the_named_source(extractor):
 def test_pronouns_resolve_to_the_most_salient_person(extractor, text, speaker):
     claims = extractor.extract(text)
     assert claims[-1].claimant == speaker
+
+
+@pytest.mark.parametrize(
+    ("text", "claimants"),
+    [
+        # "son" makes Berg a man: "he" is him, "she" is not.
+        (
+            "Maria Gonzalez had heart surgery in 2012.\nHer son, the filmmaker Oskar Berg, remembers it as a hard "
+            "time. “She was not herself for months,” he said.\nThe actress kept working through it. “I could not "
+            "have learned any lines,” she said.",
+            [None, None, "Oskar Berg", None, "Maria Gonzalez"],
+        ),
+        # A title says it, also of the full name that comes later.
+        (
+            "Ms. Ivanova, a lawyer, met Mr. Orlov in Moscow on Monday.\nMr. Orlov said the deal was finished.\n"
+            "“We signed everything we came to sign,” she said.",
+            [None, "Mr. Orlov", "Ivanova"],
+        ),
+        (
+            "Anna Ivanova met the trade minister in Moscow on Monday.\nMr. Orlov said the deal was finished.\n"
+            "“We signed everything we came to sign,” she said.",
+            [None, "Mr. Orlov", "Anna Ivanova"],
+        ),
+        # "Jr." is no surname: Sechin is a man named before, and a different one from Kennedy.
+        (
+            "Anna Petrova, the lawyer of Igor Sechin Jr., said the case was closed.\nU.S. Attorney James Kennedy "
+            "Jr. said the case would go on.\nSechin was arrested in April for a call in which he said he would "
+            "burn the office down.",
+            ["Anna Petrova", "U.S. Attorney James Kennedy Jr.", "Sechin"],
+        ),
+        # A wife with the same surname does not make "Clinton" a woman.
+        (
+            "Former President Bill Clinton spoke in Flint for his wife Hillary Clinton.\n“It doesn’t make any "
+            "sense,” Clinton said.\n“It’s the craziest thing in the world,” he said.",
+            [None, "Clinton", "Clinton"],
+        ),
+    ],
+)
+def test_a_pronoun_skips_a_person_the_text_gives_the_other_gender(extractor, text, claimants):
+    assert [c.claimant for c in extractor.extract(text)] == claimants
+
+
+def test_people_are_told_apart_by_full_name_and_a_shared_surname_is_nobody_in_particular():
+    assert name_parts("U.S. Attorney James Kennedy Jr.") == ("james", "kennedy")
+    assert name_parts("Sonya A. Zoghlin") == ("sonya", "zoghlin")
+    assert name_parts("Prince Andrew") == (None, "andrew")
+    assert name_parts("Steenburgen’s") == (None, "steenburgen")
+    genders = Genders()
+    genders.see("Ms. Ivanova", "F")
+    genders.see("Anna Ivanova")
+    assert genders.of("Anna Ivanova") == genders.of("Ivanova") == "F"
+    genders.see("Bill Clinton")
+    genders.see("Hillary Clinton", "F")
+    assert genders.of("Hillary Clinton") == "F"
+    assert genders.of("Bill Clinton") is None and genders.of("Clinton") is None
+    genders.learn("Bill Clinton", "M")
+    genders.learn("Bill Clinton", "F")  # the first statement stands
+    assert genders.of("Bill Clinton") == "M"
 
 
 def test_a_name_in_apposition_to_a_person_noun_is_a_person():

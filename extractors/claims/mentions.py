@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from spacy.tokens import Span, Token
 
+from extractors.claims.genders import NAME_SUFFIXES, PRONOUN_GENDER, Genders, stated_gender
 from extractors.claims.nlp import entities_in
 
 ORG_NOUNS = {
@@ -133,8 +134,6 @@ PERSON_NOUNS = {
     "teacher",
 }
 _POSSESSIVE = re.compile(r"['’]s?$")
-FEMALE = {"she", "her"}
-MALE = {"he", "him"}
 
 
 @dataclass
@@ -151,8 +150,10 @@ class Mention:
 
 def subject_salience(span: Span) -> float:
     root = span.root
-    if root.dep_ == "appos":
-        root = root.head  # 'the immunologist De’Broski Herbert, …' stands where its head stands
+    while root.dep_ == "appos" and root.head.i != root.i:
+        # 'the immunologist De’Broski Herbert, …' and 'Her son, the filmmaker Oskar Berg, …' stand where
+        # their heads stand
+        root = root.head
     if root.dep_ == "poss" and root.head.dep_ in ("nsubj", "nsubjpass"):
         return 1.0
     if root.dep_ not in ("nsubj", "nsubjpass"):
@@ -217,6 +218,7 @@ class MentionTracker:
         # "SoftBank (group)" -> "SoftBank": a role is added to a name once, however often it is resolved to.
         self._named_in_role: dict[str, str] = {}
         self._person_names: set[str] = set()  # last words of the people named so far
+        self._genders = Genders()  # "she" skips a man named since
 
     def add_source(self, span: Span, sentence_index: int, name: str | None = None) -> None:
         text = name or span.text
@@ -228,7 +230,10 @@ class MentionTracker:
         else:
             kind = "PERSON" if self._known_person(span) else mention_kind(span)
         # A speaker outranks the subject of the same sentence: the story follows whoever is quoted.
-        self.sources.append(Mention(text, kind, sentence_index, words, salience=2.5, plural=_plural(span)))
+        mention = Mention(text, kind, sentence_index, words, salience=2.5, plural=_plural(span))
+        self.sources.append(mention)
+        if kind == "PERSON" and text.lower() not in PRONOUN_GENDER:  # not a 'she' left unresolved
+            self._genders.see(text, stated_gender(span))
 
     def add_entities(self, words: Span, sentence_index: int, subjects_only: bool = False) -> None:
         for ent in entities_in(words):
@@ -242,6 +247,8 @@ class MentionTracker:
             kind = "PERSON" if person else ent.label_
             if kind not in ("PERSON", "ORG"):
                 continue
+            if kind == "PERSON":
+                self._genders.see(ent.text, stated_gender(ent))
             salience = subject_salience(ent)
             if subjects_only and not salience:
                 continue
@@ -260,7 +267,7 @@ class MentionTracker:
                 and not self.in_quote(token.idx)
                 and subject_salience(token.doc[token.i : token.i + 1]) == 2.0
             ):
-                name = self._latest("PERSON", sentence_index, window=6)
+                name = self._person_for(token.lower_, sentence_index)
                 if name is not None:
                     self._add_entity(name, "PERSON", sentence_index, 2.0, False)
 
@@ -277,8 +284,8 @@ class MentionTracker:
     def resolve(self, span: Span, sentence_index: int) -> str | None:
         """A name for a pronoun or definite description, or None to keep the words as written."""
         words = [t.lower_ for t in span]
-        if len(span) == 1 and words[0] in ("he", "she", "him", "her"):
-            return self._latest("PERSON", sentence_index, window=6)
+        if len(span) == 1 and words[0] in PRONOUN_GENDER:
+            return self._person_for(words[0], sentence_index)
         if len(span) == 1 and words[0] in ("it",):
             return self._latest("ORG", sentence_index, window=3)
         if len(span) == 1 and words[0] in ("they", "them"):
@@ -303,26 +310,56 @@ class MentionTracker:
             return in_role
         return None
 
+    def _person_for(self, pronoun: str, sentence_index: int) -> str | None:
+        """The person a 'he' or 'she' stands for. When only one person could be meant, the pronoun tells their
+        gender for later ones; a guess among several doesn't (a wrong guess would then steer the rest)."""
+        gender = PRONOUN_GENDER[pronoun]
+        candidates = self._candidates("PERSON", sentence_index, window=6, gender=gender)
+        if not candidates:
+            return None
+        people = {self._genders.person(m.name) for m in candidates}
+        if len(people) == 1 and None not in people:
+            self._genders.learn(candidates[0].name, gender)
+        return _most_salient(candidates, sentence_index).name
+
     def _latest(self, kind: str, sentence_index: int, window: int) -> str | None:
-        """The most salient compatible mention in the last `window` sentences: each sentence back costs 1,
-        being a speaker or a subject earns up to 2.5 ("Braun has worked with stars Taylor Swift feuded with.
-        He has denied …": Braun), and of equals the later one wins."""
-        best: Mention | None = None
-        best_score = float("-inf")
+        candidates = self._candidates(kind, sentence_index, window)
+        return _most_salient(candidates, sentence_index).name if candidates else None
+
+    def _candidates(self, kind: str, sentence_index: int, window: int, gender: str | None = None) -> list[Mention]:
+        """The compatible mentions of the last `window` sentences, oldest first. A person known to be of the
+        other gender is none ("Steenburgen's son, Charlie McDowell, … she said": not McDowell)."""
         candidates = [m for m in _recent(self.sources, sentence_index, window) if is_named_text(m.name)]
         candidates += _recent(self.entities, sentence_index, window)
-        for mention in sorted(candidates, key=lambda m: m.sentence):
-            if mention.kind != kind or kind == "PERSON" and mention.plural:
-                continue
-            score = mention.salience - (sentence_index - mention.sentence)
-            if score >= best_score:
-                best, best_score = mention, score
-        return best.name if best is not None else None
+        return [
+            m
+            for m in sorted(candidates, key=lambda m: m.sentence)
+            if m.kind == kind
+            and not (kind == "PERSON" and m.plural)
+            and (gender is None or self._genders.of(m.name) in (None, gender))
+        ]
+
+
+def _most_salient(candidates: list[Mention], sentence_index: int) -> Mention:
+    """Each sentence back costs 1, being a speaker or a subject earns up to 2.5 ("Braun has worked with stars
+    Taylor Swift feuded with. He has denied …": Braun), and of equals the later one wins."""
+    best = candidates[0]
+    best_score = float("-inf")
+    for mention in candidates:
+        score = mention.salience - (sentence_index - mention.sentence)
+        if score >= best_score:
+            best, best_score = mention, score
+    return best
 
 
 def _last_name_word(span: Span) -> Token | None:
-    """The last word of a name, not its possessive ending ("Taylor Swift's" → "Swift")."""
-    words = [t for t in span if t.tag_ != "POS" and t.lower_ not in ("'s", "’s", "'", "’")]
+    """The last word of a name, not its possessive ending or a generation ("Taylor Swift's" → "Swift",
+    "Patrick Carlineo Jr." → "Carlineo")."""
+    words = [
+        t
+        for t in span
+        if t.tag_ != "POS" and t.lower_ not in ("'s", "’s", "'", "’", ",") and t.lower_ not in NAME_SUFFIXES
+    ]
     return words[-1] if words else None
 
 
