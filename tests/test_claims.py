@@ -245,6 +245,37 @@ def test_people_are_told_apart_by_full_name_and_a_shared_surname_is_nobody_in_pa
     assert genders.of("Bill Clinton") == "M"
 
 
+@pytest.mark.parametrize(
+    ("text", "claimants"),
+    [
+        # A definite plural description finds its source ("sources" was cut to "source" before).
+        (
+            "Military sources in Kyiv said the brigade had withdrawn from the town.\nThe sources added that the "
+            "road was under fire.",
+            ["Military sources in Kyiv", "Military sources in Kyiv"],
+        ),
+        # An indefinite one is someone new, not the last organisation.
+        (
+            "SoftBank said on Monday that WeWork would cut 2,400 jobs.\nThose include 1,000 cleaners who will be "
+            "let go in December, according to a group of employees.",
+            ["SoftBank", "a group of employees"],
+        ),
+        (
+            "A study by researchers at Oxford University found that sleep improves memory.\nAnother study in 38 "
+            "adults found that naps did not help.",
+            ["A study by researchers at Oxford University", "Another study in 38 adults"],
+        ),
+        # A bare plural is anyone's.
+        (
+            "NASA scientists said the ice shell was miles thick.\nScientists believe there is an ocean beneath it.",
+            ["NASA scientists", "Scientists"],
+        ),
+    ],
+)
+def test_a_description_names_an_earlier_source_only_when_definite(extractor, text, claimants):
+    assert [c.claimant for c in extractor.extract(text)] == claimants
+
+
 def test_a_name_in_apposition_to_a_person_noun_is_a_person():
     # The small model calls this name an organisation; the title it stands beside says otherwise.
     doc = load_nlp()(

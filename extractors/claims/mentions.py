@@ -134,6 +134,9 @@ PERSON_NOUNS = {
     "teacher",
 }
 _POSSESSIVE = re.compile(r"['’]s?$")
+# Determiners that bring in someone not named before.
+_DEFINITE = {"the", "this", "that", "these", "those"}
+_INDEFINITE = {"a", "an", "another", "other", "one", "some", "several", "many", "each", "every", "any", "no"}
 
 
 @dataclass
@@ -222,7 +225,7 @@ class MentionTracker:
 
     def add_source(self, span: Span, sentence_index: int, name: str | None = None) -> None:
         text = name or span.text
-        words = frozenset(w.lower().strip("’'s") for w in text.split())
+        words = frozenset(_POSSESSIVE.sub("", w.lower()) for w in text.split())
         if span.root.lower_ in ("he", "she"):
             kind = "PERSON"  # 'he said', resolved: the person it stands for speaks again
         elif span.root.lower_ == "it":
@@ -292,12 +295,23 @@ class MentionTracker:
             return None
         if is_named(span):
             return None
+        determiners = {t.lower_ for t in span.root.children if t.dep_ in ("det", "nummod", "amod")}
+        if determiners & _INDEFINITE:
+            return None  # "another study", "one study in 24 adults", "a group of employees": someone new
         head = span.root.lower_
-        # The description's head word inside a recent source's name: "the center" → "… Resistance Center".
+        # The description's head word inside a recent source's name: "the center" → "… Resistance Center",
+        # "the prosecutor's office" → "U.S. Attorney's Office …", "says Early" → "Chris Early" (a name the
+        # tagger missed). Not a bare common noun: "scientists say" or "studies show" is anyone's.
+        definite = determiners & _DEFINITE or any(t.dep_ == "poss" for t in span.root.children)
         for mention in reversed(self.sources):
             if sentence_index - mention.sentence > 12:
                 break
-            if head in mention.words and mention.name.lower() != span.text.lower() and is_named_text(mention.name):
+            if (
+                head in mention.words
+                and (definite or _names_the_same(span.root, mention.name))
+                and mention.name.lower() != span.text.lower()
+                and is_named_text(mention.name)
+            ):
                 return mention.name
         if head in ORG_NOUNS and head not in ("report", "study", "unit", "authorities"):
             name = self._latest("ORG", sentence_index, window=4)
@@ -338,6 +352,13 @@ class MentionTracker:
             and not (kind == "PERSON" and m.plural)
             and (gender is None or self._genders.of(m.name) in (None, gender))
         ]
+
+
+def _names_the_same(word: Token, name: str) -> bool:
+    """A capitalised word that is a name or its later word: 'Petrides' in 'John Petrides', 'Trump' (the tagger
+    missed them as names); not 'Officials' in 'Beijing officials' or 'Officials in Beijing'."""
+    words = [_POSSESSIVE.sub("", w) for w in name.split()]
+    return word.is_title and word.text in (words if len(words) == 1 else words[1:])
 
 
 def _most_salient(candidates: list[Mention], sentence_index: int) -> Mention:
