@@ -99,6 +99,8 @@ def test_attribution_patterns(extractor, text, claimant, cue):
         "Although he had written a will, it was never witnessed.",
         "The committee concluded its third public hearing on Tuesday.",
         "The president tweeted a photo of the rally on Monday night.",
+        "You can't even tell that the new monitor is larger than the old one.",
+        "It is a ministry that lies as easily as it tells the truth.",
     ],
 )
 def test_verbs_that_only_sometimes_report_need_something_reported(extractor, text):

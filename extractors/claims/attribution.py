@@ -131,6 +131,18 @@ def _reports(verb: Token, sentence: Span) -> bool:
     return _quotation_closed_before(verb, sentence) is not None
 
 
+def _not_telling(verb: Token) -> bool:
+    """'tell' that reports nothing: telling apart ("you can't even tell that the machine is new", "I couldn't
+    tell who or why") and idioms ("lies as easily as it tells the truth", "tell the time")."""
+    children = list(verb.children)
+    if any(c.dep_ == "dobj" and c.lower_ in ("truth", "lie", "lies", "difference", "time") for c in children):
+        return True
+    can_not = any(c.lower_ in ("can", "could", "ca") for c in children if c.dep_ == "aux") and any(
+        c.dep_ == "neg" for c in children
+    )
+    return can_not and not any(c.dep_ in ("dative", "dobj") for c in children)
+
+
 def _misattached_that(token: Token, verb: Token) -> bool:
     """'claimed at the time that they were treated well': the parser hung the reported clause on 'time' as
     a relative clause; no other verb stands between it and the cue."""
@@ -429,7 +441,7 @@ def find_attributions(sentence: Span, in_quote) -> list[Attribution]:
             if fallback is not None:
                 found.append((_depth(token), Attribution(token.text, kind, fallback, token)))
             continue
-        if kind in NEEDS_CLAUSE and not _reports(token, sentence):
+        if kind in NEEDS_CLAUSE and not _reports(token, sentence) or kind == "tell" and _not_telling(token):
             continue
         subjects = [c for c in token.children if c.dep_ in _SUBJECT_DEPS]
         subject = subjects[0] if subjects else _inherited_subject(token)
