@@ -441,7 +441,7 @@ def find_attributions(sentence: Span, in_quote) -> list[Attribution]:
             if fallback is not None:
                 found.append((_depth(token), Attribution(token.text, kind, fallback, token)))
             continue
-        if kind in NEEDS_CLAUSE and not _reports(token, sentence) or kind == "tell" and _not_telling(token):
+        if (kind in NEEDS_CLAUSE and not _reports(token, sentence)) or (kind == "tell" and _not_telling(token)):
             continue
         subjects = [c for c in token.children if c.dep_ in _SUBJECT_DEPS]
         subject = subjects[0] if subjects else _inherited_subject(token)

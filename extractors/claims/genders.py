@@ -34,7 +34,7 @@ _TITLE_WORDS = (
     "deputy u.s. us"
 )
 _TITLES = set(GENDERED_WORDS) | set(_TITLE_WORDS.split())
-_POSSESSIVE = re.compile(r"['’]s?$")
+POSSESSIVE = re.compile(r"['’]s?$")  # "Swift's", "Jones'"
 _INITIAL = re.compile(r"^\w\.?$")
 
 
@@ -42,7 +42,7 @@ def name_parts(name: str) -> tuple[str | None, str]:
     """A person's (first name, surname), lowercased: 'U.S. Attorney James Kennedy Jr.' → ('james', 'kennedy'),
     'Sonya A. Zoghlin' → ('sonya', 'zoghlin'), 'Steenburgen's' → (None, 'steenburgen'), 'Prince Andrew' →
     (None, 'andrew')."""
-    words = [_POSSESSIVE.sub("", w).strip(",") for w in name.split()]
+    words = [POSSESSIVE.sub("", w).strip(",") for w in name.split()]
     words = [w for w in words if w and w.lower() not in NAME_SUFFIXES]
     if not words:
         return None, ""

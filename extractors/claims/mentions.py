@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from spacy.tokens import Span, Token
 
-from extractors.claims.genders import NAME_SUFFIXES, PRONOUN_GENDER, Genders, stated_gender
+from extractors.claims.genders import NAME_SUFFIXES, POSSESSIVE, PRONOUN_GENDER, Genders, stated_gender
 from extractors.claims.nlp import entities_in
 
 ORG_NOUNS = {
@@ -133,8 +132,7 @@ PERSON_NOUNS = {
     "student",
     "teacher",
 }
-_POSSESSIVE = re.compile(r"['’]s?$")
-# Determiners that bring in someone not named before.
+# Determiners of a description that may name someone named before, and of one that brings in someone new.
 _DEFINITE = {"the", "this", "that", "these", "those"}
 _INDEFINITE = {"a", "an", "another", "other", "one", "some", "several", "many", "each", "every", "any", "no"}
 
@@ -174,7 +172,8 @@ def _plural(span: Span) -> bool:
 def mention_kind(span: Span) -> str:
     # An apposition or a relative pronoun says more than the NER label: "Dmitry Orlov, a lawyer, …" and
     # "Montell Figgins, who represents Thomas, …" are people.
-    for child in span.root.children:
+    root = span.root
+    for child in root.children:
         if child.dep_ == "relcl" and any(t.lower_ in ("who", "whom") for t in child.children):
             return "PERSON"
         if child.dep_ == "appos":
@@ -182,7 +181,6 @@ def mention_kind(span: Span) -> str:
                 return "PERSON"
             if child.lower_ in ORG_NOUNS:
                 return "ORG"
-    root = span.root
     if root.dep_ == "appos" and root.head.lower_ in PERSON_NOUNS:
         return "PERSON"  # "Sweden's deputy director of public prosecutions, Eva-Marie Persson"
     labels = {t.ent_type_ for t in span if t.ent_type_}
@@ -225,7 +223,7 @@ class MentionTracker:
 
     def add_source(self, span: Span, sentence_index: int, name: str | None = None) -> None:
         text = name or span.text
-        words = frozenset(_POSSESSIVE.sub("", w.lower()) for w in text.split())
+        words = frozenset(POSSESSIVE.sub("", w.lower()) for w in text.split())
         if span.root.lower_ in ("he", "she"):
             kind = "PERSON"  # 'he said', resolved: the person it stands for speaks again
         elif span.root.lower_ == "it":
@@ -246,7 +244,7 @@ class MentionTracker:
             person = ent.label_ == "PERSON" or self._known_person(ent) or mention_kind(ent) == "PERSON"
             if person and surname is not None and surname.i > ent.start:
                 # a full name, not a lone word the tagger guessed at
-                self._person_names.add(_POSSESSIVE.sub("", surname.lower_))
+                self._person_names.add(POSSESSIVE.sub("", surname.lower_))
             kind = "PERSON" if person else ent.label_
             if kind not in ("PERSON", "ORG"):
                 continue
@@ -255,7 +253,7 @@ class MentionTracker:
             salience = subject_salience(ent)
             if subjects_only and not salience:
                 continue
-            self._add_entity(_POSSESSIVE.sub("", ent.text), kind, sentence_index, salience, _plural(ent))
+            self._add_entity(POSSESSIVE.sub("", ent.text), kind, sentence_index, salience, _plural(ent))
         for token in words:
             if token.ent_type_ or token.pos_ != "PROPN" or self.in_quote(token.idx):
                 continue
@@ -282,7 +280,7 @@ class MentionTracker:
         """A name whose last word ended a person's name earlier in the text ('Kurt Volker' … 'Volker'):
         the entity tagger often calls a lone surname an organisation, or nothing."""
         last = _last_name_word(span)
-        return last is not None and last.pos_ == "PROPN" and _POSSESSIVE.sub("", last.lower_) in self._person_names
+        return last is not None and last.pos_ == "PROPN" and POSSESSIVE.sub("", last.lower_) in self._person_names
 
     def resolve(self, span: Span, sentence_index: int) -> str | None:
         """A name for a pronoun or definite description, or None to keep the words as written."""
@@ -357,7 +355,7 @@ class MentionTracker:
 def _names_the_same(word: Token, name: str) -> bool:
     """A capitalised word that is a name or its later word: 'Petrides' in 'John Petrides', 'Trump' (the tagger
     missed them as names); not 'Officials' in 'Beijing officials' or 'Officials in Beijing'."""
-    words = [_POSSESSIVE.sub("", w) for w in name.split()]
+    words = [POSSESSIVE.sub("", w) for w in name.split()]
     return word.is_title and word.text in (words if len(words) == 1 else words[1:])
 
 
