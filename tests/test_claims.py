@@ -79,6 +79,29 @@ def one(extractor, text: str, index: int = 0):
             "President Barack Obama",
             "saying",
         ),
+        # A participle after 'as' names its source in the aside, never the clause's subject.
+        (
+            "As reported by The Moscow Times, the ministry has raised the signing bonus to 1.5 million rubles.",
+            "Moscow Times",
+            "reported",
+        ),
+        (
+            "As stated in the ministry's annual report, the number of volunteers fell by half in March.",
+            "ministry's annual report",
+            "stated",
+        ),
+        ("It is not clear whether the recruits were armed, as police have said.", "police", "said"),
+        (
+            "It was confirmed by the Defence Ministry that the brigade had been withdrawn.",
+            "Defence Ministry",
+            "confirmed",
+        ),
+        # The parser makes the speaker an apposition of the name before the comma.
+        (
+            "To understand the real Ivan Susanin, Chief Justice Roberts said, one should visit the museum.",
+            "Chief Justice Roberts",
+            "said",
+        ),
     ],
 )
 def test_attribution_patterns(extractor, text, claimant, cue):
@@ -104,6 +127,10 @@ def test_attribution_patterns(extractor, text, claimant, cue):
         # a passive cue names no source, also through a conjunct
         "The trip was unscheduled and was not announced to reporters.",
         "The population of the camp has fluctuated and currently is estimated at around 40,000.",
+        # 'as' with a participle and no source: the outlet's aside, not the clause's subject speaking
+        "As previously reported, the ministry has raised the signing bonus again.",
+        "The offensive stalled in the spring, as predicted.",
+        "As shown in the case of the Wagner recruits, the pardons were granted in secret.",
     ],
 )
 def test_verbs_that_only_sometimes_report_need_something_reported(extractor, text):
@@ -320,6 +347,29 @@ def test_outlet_voice_has_no_claimant_and_clause_split(extractor):
     assert len(claims) == 2
     assert claims[0].claimant is None
     assert "General Staff" in claims[1].claimant
+
+
+@pytest.mark.parametrize(
+    ("text", "first", "second"),
+    [
+        (
+            "The ministry said recruitment rose in March, but independent researchers argued that the figures "
+            "were inflated.",
+            ("The ministry said recruitment rose in March", "ministry"),
+            ("independent researchers argued that the figures were inflated.", "independent researchers"),
+        ),
+        # The parser joins the second report to the last verb of the first one's content.
+        (
+            "The regional governor emphasized that the recruitment drive was on schedule, and human rights "
+            "groups warned that conscripts were being sent to the front.",
+            ("The regional governor emphasized that the recruitment drive was on schedule", "regional governor"),
+            ("human rights groups warned that conscripts were being sent to the front.", "human rights groups"),
+        ),
+    ],
+)
+def test_two_reports_joined_by_a_conjunction_are_two_claims(extractor, text, first, second):
+    claims = extractor.extract(text)
+    assert [(c.text, c.claimant) for c in claims] == [first, second]
 
 
 @pytest.mark.parametrize(

@@ -90,6 +90,9 @@ DENIAL = {"deny"}
 PRONOUNS = {"he", "she", "they", "it", "we", "i", "you", "him", "her", "them"}
 _SUBJECT_DEPS = ("nsubj", "nsubjpass")
 _DROP_FROM_SOURCE = {"appos", "relcl", "punct", "advcl", "parataxis", "prep_agent", "cc_trailing"}
+# Cues whose agent is evidence rather than a speaker: 'as shown by the vote', 'as shown in the case of the
+# Wagner recruits'.
+_EVIDENCE = {"show", "indicate", "identify", "refer"}
 _KEEP_ACL = {"named", "called", "dubbed", "identified", "known"}
 
 
@@ -354,6 +357,31 @@ def _inherited_subject(verb: Token) -> Token | None:
     return None
 
 
+def _as_participle(verb: Token) -> bool:
+    """'As reported by The Guardian, …', 'as stated in the ministry's report', 'as previously announced':
+    a past participle opened by 'as', an aside on where the sentence comes from."""
+    children = list(verb.children)
+    return (
+        verb.tag_ == "VBN"
+        and any(c.dep_ == "mark" and c.lower_ == "as" for c in children)
+        and not any(c.dep_ in ("nsubj", "aux") for c in children)  # not 'as police have said'
+    )
+
+
+def _passive_source(verb: Token) -> Span | None:
+    """Who a passive cue names: its agent ('as reported by The Guardian', 'it was confirmed by the ministry
+    that …') or, after 'as', the text it appears in ('as stated in the ministry's report')."""
+    if verb.tag_ != "VBN":
+        return None
+    preps = ("agent", "prep") if _as_participle(verb) else ("agent",)
+    for child in verb.children:
+        if child.dep_ in preps and child.lower_ in ("by", "in", "on"):
+            objects = [c for c in child.children if c.dep_ == "pobj"]
+            if objects:
+                return source_span(objects[0])
+    return None
+
+
 def _content_tokens(verb: Token) -> set[int]:
     return {t.i for c in verb.children if c.dep_ in ("ccomp", "xcomp") for t in c.subtree}
 
@@ -441,6 +469,12 @@ def find_attributions(sentence: Span, in_quote) -> list[Attribution]:
             if fallback is not None:
                 found.append((_depth(token), Attribution(token.text, kind, fallback, token)))
             continue
+        if _as_participle(token):
+            # Its source is in the aside or nowhere: never the subject of the clause it hangs on.
+            named = _passive_source(token) if kind not in _EVIDENCE else None
+            if named is not None:
+                found.append((_depth(token), Attribution(token.text, kind, named, token)))
+            continue
         if (kind in NEEDS_CLAUSE and not _reports(token, sentence)) or (kind == "tell" and _not_telling(token)):
             continue
         subjects = [c for c in token.children if c.dep_ in _SUBJECT_DEPS]
@@ -458,7 +492,10 @@ def find_attributions(sentence: Span, in_quote) -> list[Attribution]:
             or any(c.dep_ == "auxpass" for c in token.children)
         ):
             # "it was reported", "these are thought to", "it was not on his schedule and was not announced":
-            # no source named
+            # no source named, unless by an agent ("it was confirmed by the ministry that …")
+            named = _passive_source(token) if subject.lower_ == "it" and _reports(token, sentence) else None
+            if named is not None:
+                found.append((_depth(token), Attribution(token.text, kind, named, token)))
             continue
         if subject.lower_ == "it" and kind in ("say", "report", "think", "believe", "show", "find"):
             continue
@@ -470,6 +507,10 @@ def find_attributions(sentence: Span, in_quote) -> list[Attribution]:
             span = better  # the parser took quoted words for the subject of an inverted cue
         elif better is not None and not any(t.i in {b.i for b in better} for t in span) and not _named(span.root):
             span = better
+        elif better is not None and better.root.dep_ == "appos" and better.root.head.i == subject.i:
+            # 'To understand the real Ivan Susanin, Chief Justice Roberts said, …': the parser made the
+            # speaker an apposition of the name before the comma; the name beside the cue speaks
+            span = source_span(better.root)
         elif not any(_named(t) for t in span):
             span = _appositive_name(subject) or leading_name(sentence, token) or better or span
         found.append((_depth(token), Attribution(token.text, kind, span, token)))
@@ -478,11 +519,27 @@ def find_attributions(sentence: Span, in_quote) -> list[Attribution]:
     for _, outer in found:
         content = _content_tokens(outer.cue_token)
         for _, inner in found:
-            if inner is not outer and inner.cue_token.i in content:
+            if inner is not outer and inner.cue_token.i in content and not _coordinate_report(inner.cue_token):
                 nested.add(id(inner))
     kept = [(d, a) for d, a in found if id(a) not in nested]
     kept.sort(key=lambda item: (not _trailing(item[1], sentence), item[0], item[1].cue_token.i))
     return [a for _, a in kept]
+
+
+def _coordinate_report(cue: Token) -> bool:
+    """'The governor emphasized that the drive was on schedule, and rights groups warned that …': a cue with
+    a subject and a clause of its own after ', and' reports beside the first cue, not inside what that one
+    reports (the parser joins it to the nearest verb, which is in the first report's content)."""
+    children = list(cue.children)
+    if (
+        cue.dep_ != "conj"
+        or not any(c.dep_ == "nsubj" for c in children)
+        or not any(c.dep_ == "ccomp" for c in children)
+    ):
+        return False
+    left = cue.left_edge.i
+    doc = cue.doc
+    return left >= 2 and doc[left - 1].dep_ == "cc" and doc[left - 2].text == ","
 
 
 def _depth(token: Token) -> int:

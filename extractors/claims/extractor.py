@@ -21,7 +21,7 @@ from extractors.claims.quantities import extract_quantities
 from extractors.claims.quotes import QuoteIndex, paragraphs, quote_spans
 from extractors.records import Claim
 
-EXTRACTOR_VERSION = "1.2"
+EXTRACTOR_VERSION = "1.3"
 # Paragraphs per parser batch, in tokens (~19 KiB of parser memory per token): see ClaimExtractor.parse.
 # The batch's parse is the highest moment of a worker's memory: 250 instead of 500 lowered one worker's
 # peak ~3.7 MiB, claim speed 0.92 of the model's own as at 500 (benchmarks/RESULTS.md). Batching never
@@ -294,9 +294,11 @@ def _split_clause(doc: Doc, unit: _Unit, attributions: list[Attribution]) -> lis
         connector = doc[left] if doc[left].lower_ in _SPLIT_CONNECTORS else doc[left - 1]
         if connector.lower_ not in _SPLIT_CONNECTORS:
             continue
-        prefix_end = connector.i if connector.i >= left else left
+        prefix_end = connector.i
+        while prefix_end > unit.span.start and doc[prefix_end - 1].text in (",", ";", "—", "–"):
+            prefix_end -= 1  # the claim ends where its own words do, not at the comma before 'but'
         prefix = _trim(doc, doc[unit.span.start : prefix_end])
-        if prefix is None or len(prefix) < 6 or not any(t.pos_ == "VERB" for t in prefix):
+        if prefix is None or len(prefix) < 4 or not any(t.pos_ == "VERB" for t in prefix):
             continue
         clause_start = left + 1 if doc[left].lower_ in _SPLIT_CONNECTORS else left
         clause = _trim(doc, doc[clause_start : unit.span.end])
