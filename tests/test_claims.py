@@ -96,6 +96,19 @@ def one(extractor, text: str, index: int = 0):
             "Defence Ministry",
             "confirmed",
         ),
+        # Who is quoted or shown speaks, not who quotes or shows them.
+        (
+            "Interfax quoted Dmitry Peskov as saying that the Kremlin had no plans for a second wave.",
+            "Dmitry Peskov",
+            "saying",
+        ),
+        (
+            "Peskov was quoted by Interfax as saying that the Kremlin had no plans for a second wave.",
+            "Peskov",
+            "saying",
+        ),
+        ("The agency cited a source in the ministry as saying that the decree was ready.", "a source", "saying"),
+        ("The ministry released a video of Shoigu saying that the mobilisation was complete.", "Shoigu", "saying"),
         # The parser makes the speaker an apposition of the name before the comma.
         (
             "To understand the real Ivan Susanin, Chief Justice Roberts said, one should visit the museum.",

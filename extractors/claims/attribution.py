@@ -339,6 +339,9 @@ def leading_name(sentence: Span, cue: Token) -> Span | None:
 def _inherited_subject(verb: Token) -> Token | None:
     """'Clinton mocked the complaint, saying …' / '… spotted Stein and reported …' / '… responded by
     saying …': the subject of the verb this participle or conjunct hangs on."""
+    shown = _shown_saying(verb)
+    if shown is not None:
+        return shown
     head = verb
     for _ in range(3):
         if head.dep_ == "pcomp" and head.head.dep_ == "prep" and head.head.head.i != head.head.i:
@@ -355,6 +358,31 @@ def _inherited_subject(verb: Token) -> Token | None:
         if subjects:
             return subjects[0]
     return None
+
+
+def _shown_saying(verb: Token) -> Token | None:
+    """'The ministry released a video of Shoigu saying …': the one the video shows speaks, not who released
+    it (the parser hangs the participle on the verb)."""
+    if verb.tag_ != "VBG" or verb.i == 0:
+        return None
+    before = verb.doc[verb.i - 1]
+    of = before.head
+    if before.dep_ == "pobj" and of.lower_ == "of" and of.head.pos_ == "NOUN":
+        return before
+    return None
+
+
+def _quoted_as(verb: Token) -> Token | None:
+    """'Interfax quoted Dmitry Peskov as saying …', 'Peskov was quoted by Interfax as saying …', 'the agency
+    cited a source as saying …': who is quoted speaks, not who quotes."""
+    preposition = verb.head
+    if verb.dep_ != "pcomp" or preposition.lower_ != "as" or preposition.dep_ != "prep":
+        return None
+    quoting = preposition.head
+    if quoting.lower_ not in ("quote", "quotes", "quoted", "quoting", "cite", "cites", "cited", "citing"):
+        return None
+    quoted = [c for c in quoting.children if c.dep_ in ("dobj", "nsubjpass")]
+    return quoted[0] if quoted else None
 
 
 def _as_participle(verb: Token) -> bool:
@@ -478,7 +506,8 @@ def find_attributions(sentence: Span, in_quote) -> list[Attribution]:
         if (kind in NEEDS_CLAUSE and not _reports(token, sentence)) or (kind == "tell" and _not_telling(token)):
             continue
         subjects = [c for c in token.children if c.dep_ in _SUBJECT_DEPS]
-        subject = subjects[0] if subjects else _inherited_subject(token)
+        quoted = None if subjects else _quoted_as(token)
+        subject = subjects[0] if subjects else quoted or _inherited_subject(token)
         if subject is not None and subject.i < sentence.start:
             subject = None  # a dateline the parser took for the subject ("WASHINGTON -- …")
         if subject is None:
@@ -486,7 +515,7 @@ def find_attributions(sentence: Span, in_quote) -> list[Attribution]:
             if named is not None:
                 found.append((_depth(token), Attribution(token.text, kind, named, token)))
             continue
-        if (
+        if quoted is None and (
             subject.dep_ == "nsubjpass"
             or subject.lower_ in ("there", "that", "which", "who")
             or any(c.dep_ == "auxpass" for c in token.children)
