@@ -96,6 +96,17 @@ def one(extractor, text: str, index: int = 0):
             "Defence Ministry",
             "confirmed",
         ),
+        # A person named in apposition speaks, not the post or whose it is.
+        (
+            "The governor of Belgorod, Vyacheslav Gladkov, said two civilians had been wounded.",
+            "Vyacheslav Gladkov",
+            "said",
+        ),
+        (
+            "Petrov's lawyer, Anna Orlova, said in an email that her client had never been served a draft notice.",
+            "Anna Orlova",
+            "said",
+        ),
         # Who is quoted or shown speaks, not who quotes or shows them.
         (
             "Interfax quoted Dmitry Peskov as saying that the Kremlin had no plans for a second wave.",

@@ -252,13 +252,20 @@ def _named(token: Token) -> bool:
     return token.pos_ == "PROPN" or token.ent_type_ in ("PERSON", "ORG", "GPE", "NORP")
 
 
-def _appositive_name(head: Token) -> Span | None:
-    """'The minister of the economy, Mr. Guajardo Villarreal, argues': the name in apposition."""
+def _appositive_name(head: Token, label: str | None = None) -> Span | None:
+    """'The minister of the economy, Mr. Guajardo Villarreal, argues': the name in apposition (with ``label``,
+    only a name the entity tagger gives that label)."""
     if _named(head):
         return None
-    for child in head.children:
-        if child.dep_ == "appos" and _named(child):
-            return source_span(child)
+    holders = [head]
+    if label == "PERSON":
+        # 'The governor of Belgorod, Vyacheslav Gladkov, said': the parser hangs the name on the place,
+        # which a person cannot be in apposition to
+        holders += [o for p in head.children if p.dep_ == "prep" for o in p.children if o.dep_ == "pobj"]
+    for holder in holders:
+        for child in holder.children:
+            if child.dep_ == "appos" and _named(child) and label in (None, child.ent_type_):
+                return source_span(child)
     return None
 
 
@@ -542,6 +549,8 @@ def find_attributions(sentence: Span, in_quote) -> list[Attribution]:
             span = source_span(better.root)
         elif not any(_named(t) for t in span):
             span = _appositive_name(subject) or leading_name(sentence, token) or better or span
+        elif not _named(span.root) and (person := _appositive_name(subject, "PERSON")) is not None:
+            span = person  # 'The governor of Belgorod, Vyacheslav Gladkov, said': the person, not the post
         found.append((_depth(token), Attribution(token.text, kind, span, token)))
     # A cue inside another cue's reported content is part of that content ("X said Y told them …").
     nested = set()
