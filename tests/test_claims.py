@@ -416,6 +416,11 @@ def test_two_reports_joined_by_a_conjunction_are_two_claims(extractor, text, fir
         ("The army recruited 1.5 million men last year, the ministry said.", [(1_500_000, None, "men")]),
         ("Lawmakers raised the draft age to 30 from 27 in 2023.", [(30, None, None), (27, None, None)]),
         ("Deserters face up to 10 years in prison under the law passed on Tuesday.", [(10, "years", None)]),
+        ("Nearly half of the recruits had never fired a rifle, the study found.", [(0.5, "fraction", "recruits")]),
+        ("Half the men in the unit deserted within a month.", [(0.5, "fraction", "men")]),
+        # a part of something, not a share of it
+        ("Recruitment fell in the first half of 2024, the ministry said.", []),
+        ("A shell destroyed the upper half of the barracks, the governor said.", []),
     ],
 )
 def test_quantities(extractor, text, expected):

@@ -117,7 +117,14 @@ _NUMBER = re.compile(
     re.I,
 )
 _FRACTION = re.compile(
-    rf"\b(?P<n>a|one|two|three|four|{_WORD_NUM})[- ](?P<d>half|halves|thirds?|quarters?|fifths?|tenths?)\b", re.I
+    rf"\b(?P<n>a|one|two|three|four|{_WORD_NUM})[- ](?P<d>half|halves|thirds?|quarters?|fifths?|tenths?)\b"
+    # 'half of the recruits', 'nearly half the men': a bare 'half' that takes a share of something
+    r"|\b(?P<bare>half)(?=\s+(?:of|the|their|its|his|her|our|all)\b)",
+    re.I,
+)
+_PART_BEFORE = re.compile(
+    r"\b(?:the|a|first|second|upper|lower|top|bottom|other|back|front|latter|former|last|this|that|each|every)\s+$",
+    re.I,
 )
 _ORDINAL_SUFFIX = re.compile(r"^\d+(st|nd|rd|th)$", re.I)
 _TIME = re.compile(r"^\d{1,2}[:.]\d{2}$")
@@ -236,7 +243,7 @@ def _counted(doc: Doc, start: int, end: int, unit: str | None) -> str | None:
     if (
         head.i != token.i
         and head.pos_ in ("NOUN", "PROPN")
-        and token.dep_ in ("nummod", "quantmod", "compound", "amod", "nmod")
+        and token.dep_ in ("nummod", "quantmod", "compound", "amod", "nmod", "predet")
     ):
         if head.lower_ in ("percent", "%"):
             for child in head.children:
@@ -278,7 +285,9 @@ def extract_quantities(doc: Doc, span: Span, text: str | None = None) -> list[Qu
     found: list[tuple[int, int, Quantity]] = []
     taken: list[tuple[int, int]] = []
     for match in _FRACTION.finditer(segment):
-        n, d = match.group("n").lower(), match.group("d").lower()
+        if match.group("bare") and _PART_BEFORE.search(segment, 0, match.start()):
+            continue  # 'the first half of 2020', 'the upper half of the laptop': a part, not a share
+        n, d = (match.group("n") or "a").lower(), (match.group("d") or match.group("bare")).lower()
         numerator = 1 if n in ("a", "one") else (words_to_number(n) or 1)
         value = round(numerator / _FRACTIONS[d], 4)
         start, end = base + match.start(), base + match.end()
