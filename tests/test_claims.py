@@ -155,6 +155,9 @@ def test_attribution_patterns(extractor, text, claimant, cue):
         "As previously reported, the ministry has raised the signing bonus again.",
         "The offensive stalled in the spring, as predicted.",
         "As shown in the case of the Wagner recruits, the pardons were granted in secret.",
+        # a cue withheld reports nothing
+        "The Kremlin has refused to announce a full mobilisation, which would be unpopular.",
+        "The recruiter declined to say how many inmates had signed contracts.",
     ],
 )
 def test_verbs_that_only_sometimes_report_need_something_reported(extractor, text):
@@ -277,6 +280,13 @@ def test_pronouns_resolve_to_the_most_salient_person(extractor, text, speaker):
             "sense,” Clinton said.\n“It’s the craziest thing in the world,” he said.",
             [None, "Clinton", "Clinton"],
         ),
+        # A speaker the text names only as "a woman" is who "she" is, not the man named before her.
+        (
+            "Vladimir Osechkin said that the recruitment of inmates had spread to seven regions.\nAccording to a "
+            "woman whose son was recruited in prison, the recruiters promised pardons.\nShe said that her son had "
+            "been sent to the front within two weeks.",
+            ["Vladimir Osechkin", "a woman", "a woman"],
+        ),
     ],
 )
 def test_a_pronoun_skips_a_person_the_text_gives_the_other_gender(extractor, text, claimants):
@@ -325,6 +335,12 @@ def test_people_are_told_apart_by_full_name_and_a_shared_surname_is_nobody_in_pa
         (
             "NASA scientists said the ice shell was miles thick.\nScientists believe there is an ocean beneath it.",
             ["NASA scientists", "Scientists"],
+        ),
+        # One that says whose it is names a body of its own, not the last organisation named.
+        (
+            "The AP saw job openings for military specialists on several sites.\nThe British military said this "
+            "week that Russia had formed a new corps.",
+            [None, "British military"],
         ),
     ],
 )

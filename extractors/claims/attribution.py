@@ -93,6 +93,11 @@ _DROP_FROM_SOURCE = {"appos", "relcl", "punct", "advcl", "parataxis", "prep_agen
 # Cues whose agent is evidence rather than a speaker: 'as shown by the vote', 'as shown in the case of the
 # Wagner recruits'.
 _EVIDENCE = {"show", "indicate", "identify", "refer"}
+# Verbs that withhold what the cue after them would report: 'refused to say', 'declined to confirm'.
+_WITHHELD = {
+    *("refuse", "refuses", "refused", "refusing", "decline", "declines", "declined", "declining"),
+    *("fail", "fails", "failed", "failing"),
+}
 _KEEP_ACL = {"named", "called", "dubbed", "identified", "known"}
 
 
@@ -504,6 +509,8 @@ def find_attributions(sentence: Span, in_quote) -> list[Attribution]:
             if fallback is not None:
                 found.append((_depth(token), Attribution(token.text, kind, fallback, token)))
             continue
+        if token.dep_ == "xcomp" and token.head.lower_ in _WITHHELD:
+            continue  # 'the Kremlin has refused to announce a mobilisation': nothing reported
         if _as_participle(token):
             # Its source is in the aside or nowhere: never the subject of the clause it hangs on.
             named = _passive_source(token) if kind not in _EVIDENCE else None

@@ -19,11 +19,11 @@ NAME_SUFFIXES = {"jr", "jr.", "sr", "sr.", "ii", "iii", "iv"}
 # one word per line.
 _MALE_WORDS = (
     "mr mr. sir lord spokesman chairman congressman businessman actor son father husband brother boyfriend "
-    "king prince uncle nephew grandfather widower stepfather"
+    "king prince uncle nephew grandfather widower stepfather man boy"
 )
 _FEMALE_WORDS = (
     "mrs mrs. ms ms. miss madam dame lady spokeswoman chairwoman congresswoman businesswoman actress "
-    "daughter mother wife sister girlfriend queen princess aunt niece grandmother widow stepmother"
+    "daughter mother wife sister girlfriend queen princess aunt niece grandmother widow stepmother woman girl"
 )
 GENDERED_WORDS = {**dict.fromkeys(_MALE_WORDS.split(), "M"), **dict.fromkeys(_FEMALE_WORDS.split(), "F")}
 # Capitalised words before a surname that are not a first name: "President Trump", "Prince Andrew".

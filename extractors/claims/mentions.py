@@ -311,7 +311,9 @@ class MentionTracker:
                 and is_named_text(mention.name)
             ):
                 return mention.name
-        if head in ORG_NOUNS and head not in ("report", "study", "unit", "authorities"):
+        own_place = any(t.ent_type_ in ("NORP", "GPE") for t in span if t.i != span.root.i)
+        # 'the British military' after the AP: a description that says whose it is names a body of its own
+        if head in ORG_NOUNS and head not in ("report", "study", "unit", "authorities") and not own_place:
             name = self._latest("ORG", sentence_index, window=4)
             if name is None:
                 return None
@@ -341,7 +343,13 @@ class MentionTracker:
     def _candidates(self, kind: str, sentence_index: int, window: int, gender: str | None = None) -> list[Mention]:
         """The compatible mentions of the last `window` sentences, oldest first. A person known to be of the
         other gender is none ("Steenburgen's son, Charlie McDowell, … she said": not McDowell)."""
-        candidates = [m for m in _recent(self.sources, sentence_index, window) if is_named_text(m.name)]
+        # An unnamed speaker counts only for a pronoun of the gender the text gave it: 'According to the woman
+        # …. She said …'.
+        candidates = [
+            m
+            for m in _recent(self.sources, sentence_index, window)
+            if is_named_text(m.name) or gender is not None and self._genders.of(m.name) == gender
+        ]
         candidates += _recent(self.entities, sentence_index, window)
         return [
             m
