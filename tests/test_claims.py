@@ -120,6 +120,24 @@ def one(extractor, text: str, index: int = 0):
         ),
         ("The agency cited a source in the ministry as saying that the decree was ready.", "a source", "saying"),
         ("The ministry released a video of Shoigu saying that the mobilisation was complete.", "Shoigu", "saying"),
+        # A participle reports for the subject of the clause it hangs on.
+        (
+            "The ministry published the figures on Monday, noting that recruitment had doubled since March.",
+            "ministry",
+            "noting",
+        ),
+        (
+            "Rights groups criticised the decree, warning that it would send untrained men to the front.",
+            "Rights groups",
+            "warning",
+        ),
+        ("Kofman spent ten minutes explaining that the army could not replace its losses.", "Kofman", "explaining"),
+        (
+            "The region missed its quota again, with the draft office admitting that only a third of the places "
+            "were filled.",
+            "draft office",
+            "admitting",
+        ),
         # The parser makes the speaker an apposition of the name before the comma.
         (
             "To understand the real Ivan Susanin, Chief Justice Roberts said, one should visit the museum.",
@@ -158,6 +176,12 @@ def test_attribution_patterns(extractor, text, claimant, cue):
         # a cue withheld reports nothing
         "The Kremlin has refused to announce a full mobilisation, which would be unpopular.",
         "The recruiter declined to say how many inmates had signed contracts.",
+        "Reporters asked the governor about the quota, but he would not say.",
+        # a participle that is someone else's act, or a noun, or 'deny' as 'withhold'
+        "The chairman called on Medvedev to apologise for suggesting that the recruits were criminals.",
+        "Western officials pressed Kyiv into announcing a new draft law.",
+        "Anna Petrova and Oleg Sokolov contributed reporting.",
+        "The ministry is denying bonuses to soldiers who were wounded.",
     ],
 )
 def test_verbs_that_only_sometimes_report_need_something_reported(extractor, text):

@@ -16,57 +16,81 @@ CUE_FORMS = {
     # form -> canonical cue
     **{f: "say" for f in ("say", "says", "said", "saying")},
     **{f: "tell" for f in ("tell", "tells", "told", "telling")},
-    **{f: "add" for f in ("add", "adds", "added")},
-    **{f: "claim" for f in ("claim", "claims", "claimed")},
-    **{f: "state" for f in ("state", "states", "stated")},
-    **{f: "announce" for f in ("announce", "announces", "announced")},
-    **{f: "report" for f in ("report", "reports", "reported")},
-    **{f: "estimate" for f in ("estimate", "estimates", "estimated")},
-    **{f: "write" for f in ("write", "writes", "wrote", "written")},
-    **{f: "note" for f in ("note", "notes", "noted")},
-    **{f: "explain" for f in ("explain", "explains", "explained")},
-    **{f: "argue" for f in ("argue", "argues", "argued")},
-    **{f: "insist" for f in ("insist", "insists", "insisted")},
-    **{f: "warn" for f in ("warn", "warns", "warned")},
-    **{f: "deny" for f in ("deny", "denies", "denied")},
-    **{f: "confirm" for f in ("confirm", "confirms", "confirmed")},
-    **{f: "acknowledge" for f in ("acknowledge", "acknowledges", "acknowledged")},
-    **{f: "assert" for f in ("assert", "asserts", "asserted")},
-    **{f: "testify" for f in ("testify", "testifies", "testified")},
-    **{f: "allege" for f in ("allege", "alleges", "alleged")},
-    **{f: "declare" for f in ("declare", "declares", "declared")},
-    **{f: "suggest" for f in ("suggest", "suggests", "suggested")},
-    **{f: "predict" for f in ("predict", "predicts", "predicted")},
-    **{f: "conclude" for f in ("conclude", "concludes", "concluded")},
-    **{f: "assess" for f in ("assess", "assesses", "assessed")},
-    **{f: "accuse" for f in ("accuse", "accuses", "accused")},
-    **{f: "complain" for f in ("complain", "complains", "complained")},
+    **{f: "add" for f in ("add", "adds", "added", "adding")},
+    **{f: "claim" for f in ("claim", "claims", "claimed", "claiming")},
+    **{f: "state" for f in ("state", "states", "stated", "stating")},
+    **{f: "announce" for f in ("announce", "announces", "announced", "announcing")},
+    **{f: "report" for f in ("report", "reports", "reported", "reporting")},
+    **{f: "estimate" for f in ("estimate", "estimates", "estimated", "estimating")},
+    **{f: "write" for f in ("write", "writes", "wrote", "written", "writing")},
+    **{f: "note" for f in ("note", "notes", "noted", "noting")},
+    **{f: "explain" for f in ("explain", "explains", "explained", "explaining")},
+    **{f: "argue" for f in ("argue", "argues", "argued", "arguing")},
+    **{f: "insist" for f in ("insist", "insists", "insisted", "insisting")},
+    **{f: "warn" for f in ("warn", "warns", "warned", "warning")},
+    **{f: "deny" for f in ("deny", "denies", "denied", "denying")},
+    **{f: "confirm" for f in ("confirm", "confirms", "confirmed", "confirming")},
+    **{f: "acknowledge" for f in ("acknowledge", "acknowledges", "acknowledged", "acknowledging")},
+    **{f: "assert" for f in ("assert", "asserts", "asserted", "asserting")},
+    **{f: "testify" for f in ("testify", "testifies", "testified", "testifying")},
+    **{f: "allege" for f in ("allege", "alleges", "alleged", "alleging")},
+    **{f: "declare" for f in ("declare", "declares", "declared", "declaring")},
+    **{f: "suggest" for f in ("suggest", "suggests", "suggested", "suggesting")},
+    **{f: "predict" for f in ("predict", "predicts", "predicted", "predicting")},
+    **{f: "conclude" for f in ("conclude", "concludes", "concluded", "concluding")},
+    **{f: "assess" for f in ("assess", "assesses", "assessed", "assessing")},
+    **{f: "accuse" for f in ("accuse", "accuses", "accused", "accusing")},
+    **{f: "complain" for f in ("complain", "complains", "complained", "complaining")},
     **{f: "reveal" for f in ("reveal", "reveals", "revealed")},
-    **{f: "admit" for f in ("admit", "admits", "admitted")},
-    **{f: "emphasize" for f in ("emphasize", "emphasized", "emphasise", "emphasised", "stress", "stressed")},
+    **{f: "admit" for f in ("admit", "admits", "admitted", "admitting")},
+    **{
+        f: "emphasize"
+        for f in (
+            *("emphasize", "emphasizes", "emphasized", "emphasizing"),
+            *("emphasise", "emphasises", "emphasised", "emphasising"),
+            *("stress", "stresses", "stressed", "stressing"),
+            *("highlight", "highlights", "highlighted", "highlighting"),
+        )
+    },
     **{f: "identify" for f in ("identify", "identifies", "identified")},
     **{f: "describe" for f in ("describe", "describes", "described")},
     **{f: "refer" for f in ("refer", "refers", "referred")},
-    **{f: "believe" for f in ("believe", "believes", "believed")},
-    **{f: "reply" for f in ("reply", "replies", "replied", "respond", "responds", "responded")},
-    **{f: "ask" for f in ("ask", "asks", "asked")},
+    **{f: "believe" for f in ("believe", "believes", "believed", "believing")},
+    **{
+        f: "reply"
+        for f in ("reply", "replies", "replied", "replying", "respond", "responds", "responded", "responding")
+    },
+    **{f: "ask" for f in ("ask", "asks", "asked", "asking")},
     **{f: "indicate" for f in ("indicate", "indicates", "indicated")},
     **{f: "show" for f in ("show", "shows", "showed", "shown")},
     **{f: "find" for f in ("find", "finds", "found")},
-    **{f: "recall" for f in ("recall", "recalls", "recalled")},
-    **{f: "observe" for f in ("observe", "observes", "observed")},
-    **{f: "announce" for f in ("proclaim", "proclaimed")},
-    **{f: "think" for f in ("think", "thinks", "thought")},
-    **{f: "urge" for f in ("urge", "urges", "urged")},
-    **{f: "disclose" for f in ("disclose", "discloses", "disclosed")},
-    **{f: "tweet" for f in ("tweet", "tweets", "tweeted")},
-    **{f: "contend" for f in ("contend", "contends", "contended", "maintain", "maintains", "maintained")},
+    **{f: "recall" for f in ("recall", "recalls", "recalled", "recalling")},
+    **{f: "observe" for f in ("observe", "observes", "observed", "observing")},
+    **{f: "announce" for f in ("proclaim", "proclaims", "proclaimed", "proclaiming")},
+    **{f: "think" for f in ("think", "thinks", "thought", "thinking")},
+    **{f: "urge" for f in ("urge", "urges", "urged", "urging")},
+    **{f: "disclose" for f in ("disclose", "discloses", "disclosed", "disclosing")},
+    **{f: "tweet" for f in ("tweet", "tweets", "tweeted", "tweeting")},
+    **{
+        f: "contend"
+        for f in (
+            "contend",
+            "contends",
+            "contended",
+            "contending",
+            "maintain",
+            "maintains",
+            "maintained",
+            "maintaining",
+        )
+    },
 }
 # Cues that need a clausal complement to be reporting (not "found a body", "showed up", "thought about",
 # "added a goal", "maintained a lead", "claimed the body", "responded by hitting", "asked for help",
 # "wrote a will").
 NEEDS_CLAUSE = {
     "add",
+    "emphasize",
     "contend",
     "claim",
     "reply",
@@ -98,6 +122,9 @@ _WITHHELD = {
     *("refuse", "refuses", "refused", "refusing", "decline", "declines", "declined", "declining"),
     *("fail", "fails", "failed", "failing"),
 }
+# A participle standing as a noun reports nothing: 'contributed reporting', 'taxpayers reporting gains
+# would pay'.
+_NOMINAL_DEPS = {"dobj", "pobj", "nsubj", "nsubjpass", "csubj", "csubjpass", "attr", "compound", "amod"}
 _KEEP_ACL = {"named", "called", "dubbed", "identified", "known"}
 
 
@@ -357,11 +384,19 @@ def _inherited_subject(verb: Token) -> Token | None:
     head = verb
     for _ in range(3):
         if head.dep_ == "pcomp" and head.head.dep_ == "prep" and head.head.head.i != head.head.i:
+            preposition = head.head
+            if preposition.lower_ in ("for", "into") or (
+                preposition.lower_ in ("of", "from") and any(c.dep_ == "dobj" for c in preposition.head.children)
+            ):
+                # 'apologize for suggesting …', 'pressure him into announcing …', 'accused Kyiv of claiming …',
+                # 'barred him from saying …': someone else's act, not the subject's ('tire of telling …')
+                return None
             head = head.head  # '… responded by saying …': the participle hangs on the preposition
         elif head.dep_ not in ("advcl", "conj", "xcomp") or head.head.i == head.i:
             return None
-        if head.dep_ == "xcomp":
-            # 'prompted some users to argue …': the object of the verb before is who argues.
+        if head.dep_ == "xcomp" and head.tag_ != "VBG":
+            # 'prompted some users to argue …': the object of the verb before is who argues (not in 'spent
+            # 45 seconds explaining …').
             objects = [c for c in head.head.children if c.dep_ == "dobj" and c.i < head.i]
             if objects:
                 return objects[0]
@@ -381,6 +416,10 @@ def _shown_saying(verb: Token) -> Token | None:
     of = before.head
     if before.dep_ == "pobj" and of.lower_ == "of" and of.head.pos_ == "NOUN":
         return before
+    if before.dep_ == "pobj" and of.lower_ == "with" and verb.dep_ == "advcl":
+        # '… has plunged, with the agency announcing an emergency' (not 'breaks with resolutions declaring …',
+        # where the participle belongs to the noun)
+        return before
     return None
 
 
@@ -395,6 +434,22 @@ def _quoted_as(verb: Token) -> Token | None:
         return None
     quoted = [c for c in quoting.children if c.dep_ in ("dobj", "nsubjpass")]
     return quoted[0] if quoted else None
+
+
+def _takes_object(verb: Token) -> bool:
+    return any(c.dep_ in ("dobj", "dative", "prep", "attr") for c in verb.children)
+
+
+def _no_complement_negated(verb: Token) -> bool:
+    """A negated cue with nothing after it: "I'm not complaining", "Kadzik wouldn't say" (the negation in the
+    cue's own verb group, not a quoted 'Probably not,' the parser hung on it)."""
+    children = list(verb.children)
+    negated = any(c.dep_ == "neg" and verb.i - 3 <= c.i < verb.i for c in children)
+    return (
+        negated
+        and not any(c.dep_ in ("ccomp", "xcomp", "parataxis", "advcl") for c in children)
+        and not _takes_object(verb)
+    )
 
 
 def _as_participle(verb: Token) -> bool:
@@ -511,6 +566,14 @@ def find_attributions(sentence: Span, in_quote) -> list[Attribution]:
             continue
         if token.dep_ == "xcomp" and token.head.lower_ in _WITHHELD:
             continue  # 'the Kremlin has refused to announce a mobilisation': nothing reported
+        if token.tag_ == "VBG" and (
+            token.dep_ in _NOMINAL_DEPS or not _reports(token, sentence) and not _takes_object(token)
+        ):
+            continue  # a participle as a noun, or with nothing reported: 'contributed reporting', 'kept complaining'
+        if kind == "deny" and any(c.dep_ == "dative" or c.dep_ == "prep" and c.lower_ == "to" for c in token.children):
+            continue  # 'denying flu vaccines to immigrants': withholding, not a denial
+        if _no_complement_negated(token):
+            continue  # "I'm not complaining", "he did not say"
         if _as_participle(token):
             # Its source is in the aside or nowhere: never the subject of the clause it hangs on.
             named = _passive_source(token) if kind not in _EVIDENCE else None
