@@ -74,14 +74,8 @@ CUE_FORMS = {
     **{
         f: "contend"
         for f in (
-            "contend",
-            "contends",
-            "contended",
-            "contending",
-            "maintain",
-            "maintains",
-            "maintained",
-            "maintaining",
+            *("contend", "contends", "contended", "contending"),
+            *("maintain", "maintains", "maintained", "maintaining"),
         )
     },
 }
