@@ -512,7 +512,8 @@ def _trailing(att: Attribution, sentence: Span) -> bool:
 
 
 def _mistagged_cue(token: Token, sentence: Span) -> Span | None:
-    """Cues the tagger reads as nouns: 'Trump claims that …' and the inverted 'Said Ellis: …'."""
+    """Cues the tagger reads as nouns: 'Trump claims that …', 'Data from the ministry show that …' and the
+    inverted 'Said Ellis: …'."""
     doc = token.doc
     nxt = doc[token.i + 1] if token.i + 1 < len(doc) else None
     if token.i == sentence.start and token.lower_ == "said" and nxt is not None and nxt.pos_ == "PROPN":
@@ -532,6 +533,18 @@ def _mistagged_cue(token: Token, sentence: Span) -> Span | None:
         while start - 1 >= sentence.start and doc[start - 1].pos_ == "PROPN":
             start -= 1
         return doc[start : prev.i + 1]
+    if (
+        token.dep_ == "ROOT"
+        and nxt is not None
+        and nxt.lower_ == "that"
+        and token.i > sentence.start
+        and not any(t.pos_ in ("VERB", "AUX") for t in doc[sentence.start : token.i])
+    ):
+        # 'Data from the ministry show that …': the tagger took the cue for the last word of a noun phrase
+        words = doc[sentence.start : token.i]
+        while len(words) > 1 and words[0].lower_ == "the":
+            words = words[1:]
+        return words
     return None
 
 
