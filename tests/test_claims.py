@@ -120,6 +120,14 @@ def one(extractor, text: str, index: int = 0):
         ),
         ("The agency cited a source in the ministry as saying that the decree was ready.", "a source", "saying"),
         ("The ministry released a video of Shoigu saying that the mobilisation was complete.", "Shoigu", "saying"),
+        # The parser leaves the speaker out of the clause: hung on the phrase before it, or after an aside.
+        (
+            "In a video posted on Telegram, a man identifying himself as a commander of the unit said his men had "
+            "not been paid.",
+            "a man identifying himself as a commander of the unit",
+            "said",
+        ),
+        ("Peskov, asked about the report, said it was untrue.", "Peskov", "said"),
         # The tagger reads 'ministry show' as one noun.
         (
             "Figures from the ministry show that recruitment fell by a third in the spring.",
@@ -409,6 +417,15 @@ def test_a_quote_after_its_attributed_quote_in_the_same_paragraph_keeps_the_spea
     assert claims[-1].text == "“It is a disgrace.”" and claims[-1].claimant is None
 
 
+def test_a_claim_keeps_the_closing_quote_the_sentence_splitter_left_behind(extractor):
+    text = 'Peskov, asked about the report, said it was "absolutely untrue." "We will not comment," he added.'
+    claims = extractor.extract(text)
+    assert [c.text for c in claims] == [
+        'Peskov, asked about the report, said it was "absolutely untrue."',
+        '"We will not comment," he added.',
+    ]
+
+
 def test_outlet_voice_has_no_claimant_and_clause_split(extractor):
     claims = extractor.extract(
         "Training courses have been shortened to two weeks, while the General Staff "
@@ -434,6 +451,12 @@ def test_outlet_voice_has_no_claimant_and_clause_split(extractor):
             "groups warned that conscripts were being sent to the front.",
             ("The regional governor emphasized that the recruitment drive was on schedule", "regional governor"),
             ("human rights groups warned that conscripts were being sent to the front.", "human rights groups"),
+        ),
+        # The parser makes the first report the content of the second.
+        (
+            "Moscow says it is fighting Western aggression; Kyiv says it is defending its land.",
+            ("Moscow says it is fighting Western aggression", "Moscow"),
+            ("Kyiv says it is defending its land.", "Kyiv"),
         ),
     ],
 )

@@ -119,7 +119,7 @@ _WITHHELD = {
 # A participle standing as a noun reports nothing: 'contributed reporting', 'taxpayers reporting gains
 # would pay'.
 _NOMINAL_DEPS = {"dobj", "pobj", "nsubj", "nsubjpass", "csubj", "csubjpass", "attr", "compound", "amod"}
-_KEEP_ACL = {"named", "called", "dubbed", "identified", "known"}
+_KEEP_ACL = {"named", "called", "dubbed", "identified", "known", "identifying", "describing"}
 
 
 @dataclass(frozen=True)
@@ -349,9 +349,12 @@ def leading_name(sentence: Span, cue: Token) -> Span | None:
     for ent in entities_in(sentence):
         if ent.start >= cue.i:
             break
-        if any(t.tag_ in _FINITE for t in sentence.doc[ent.end : cue.i]):
-            continue
         doc = sentence.doc
+        between = doc[ent.end : cue.i]
+        # 'Peskov, asked about the report, said': an aside between commas, whatever the tagger made of it
+        aside = len(between) > 2 and between[0].text == "," and between[-1].text == ","
+        if not aside and any(t.tag_ in _FINITE for t in between):
+            continue
         if (
             ent.label_ in ("PERSON", "ORG")
             and ent.end < len(doc)
@@ -367,6 +370,28 @@ def leading_name(sentence: Span, cue: Token) -> Span | None:
         ):
             return ent
     return None
+
+
+def _phrase_before(cue: Token, sentence: Span) -> Span | None:
+    """'In a video posted on Telegram, a man identifying himself as a commander said …': the parser hung the
+    speaker on the phrase before it; the noun phrase that ends right before the cue and opens after a comma
+    is the subject it left out."""
+    doc = cue.doc
+    if cue.i - 1 <= sentence.start:
+        return None
+    node = doc[cue.i - 1]
+    while True:
+        opens = node.left_edge.i
+        if (
+            node.pos_ in ("NOUN", "PROPN")
+            and node.dep_ == "appos"
+            and opens > sentence.start
+            and doc[opens - 1].text == ","
+        ):
+            return source_span(node)
+        if node.head.i >= cue.i or node.head.i == node.i or node.head.right_edge.i != cue.i - 1:
+            return None
+        node = node.head
 
 
 def _inherited_subject(verb: Token) -> Token | None:
@@ -595,7 +620,7 @@ def find_attributions(sentence: Span, in_quote) -> list[Attribution]:
         if subject is not None and subject.i < sentence.start:
             subject = None  # a dateline the parser took for the subject ("WASHINGTON -- …")
         if subject is None:
-            named = leading_name(sentence, token) or _adjacent_name(token)
+            named = leading_name(sentence, token) or _adjacent_name(token) or _phrase_before(token, sentence)
             if named is not None:
                 found.append((_depth(token), Attribution(token.text, kind, named, token)))
             continue
@@ -641,10 +666,26 @@ def find_attributions(sentence: Span, in_quote) -> list[Attribution]:
     return [a for _, a in kept]
 
 
+def semicolon_report(cue: Token) -> bool:
+    """'Moscow says it is fighting aggression; Kyiv says it is defending its land': the parser makes the first
+    report the content of the second; the semicolon makes them two."""
+    doc = cue.doc
+    after = cue.right_edge.i + 1
+    return (
+        cue.dep_ == "ccomp"
+        and after < len(doc)
+        and doc[after].text == ";"
+        and cue.head.i > after
+        and any(c.dep_ == "nsubj" for c in cue.children)
+    )
+
+
 def _coordinate_report(cue: Token) -> bool:
     """'The governor emphasized that the drive was on schedule, and rights groups warned that …': a cue with
     a subject and a clause of its own after ', and' reports beside the first cue, not inside what that one
     reports (the parser joins it to the nearest verb, which is in the first report's content)."""
+    if semicolon_report(cue):
+        return True
     children = list(cue.children)
     if (
         cue.dep_ != "conj"

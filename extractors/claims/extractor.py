@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from spacy.tokens import Doc, Span
 
-from extractors.claims.attribution import PRONOUNS, Attribution, find_attributions
+from extractors.claims.attribution import PRONOUNS, Attribution, find_attributions, semicolon_report
 from extractors.claims.boilerplate import is_boilerplate, is_heading, is_question
 from extractors.claims.hedges import is_unverified_statement, verification
 from extractors.claims.mentions import MentionTracker, is_named
@@ -260,7 +260,18 @@ def _trim(doc: Doc, span: Span) -> Span | None:
         start += 1
     while end > start and doc[end - 1].is_space:
         end -= 1
+    if (
+        end < len(doc)
+        and doc[end].text in ('"', "”", "''")
+        and not doc[end - 1].whitespace_  # closing this sentence's quote, not opening the next one's
+        and _unclosed_quote(doc[start:end].text)
+    ):
+        end += 1  # 'said it was "absolutely untrue."': the splitter leaves the closing quote to the next sentence
     return doc[start:end] if end > start else None
+
+
+def _unclosed_quote(text: str) -> bool:
+    return text.count('"') % 2 == 1 or text.count("“") > text.count("”") or text.count("``") > text.count("''")
 
 
 def _paragraph_of(paras: list[tuple[int, int]], pos: int) -> int:
@@ -286,6 +297,12 @@ def _split_clause(doc: Doc, unit: _Unit, attributions: list[Attribution]) -> lis
         if att.cue_kind == "according_to":
             continue
         cue = att.cue_token
+        if semicolon_report(cue) and unit.span.start <= cue.left_edge.i:
+            outer = next((a for a in attributions if a.cue_token.i == cue.head.i), None)
+            prefix = _trim(doc, doc[unit.span.start : cue.right_edge.i + 1])
+            clause = _trim(doc, doc[cue.right_edge.i + 2 : unit.span.end])
+            if prefix is not None and clause is not None and outer is not None:
+                return [_Unit(prefix, unit.paragraph, att), _Unit(clause, unit.paragraph, outer)]
         if cue.dep_ not in ("conj", "advcl") or not any(c.dep_ == "ccomp" and c.i > cue.i for c in cue.children):
             continue
         left = min(t.i for t in cue.subtree)
