@@ -374,6 +374,23 @@ def test_people_are_told_apart_by_full_name_and_a_shared_surname_is_nobody_in_pa
             "NASA scientists said the ice shell was miles thick.\nScientists believe there is an ocean beneath it.",
             ["NASA scientists", "Scientists"],
         ),
+        # A body of another kind is not what the description names ('News Agency' for 'the commission'), and
+        # 'his office' is some person's, not the last organisation's.
+        (
+            "The state-run Xinhua News Agency reported two new cases on Tuesday.\nNo one else has shown symptoms, "
+            "the commission said.",
+            ["state-run Xinhua News Agency", "commission"],
+        ),
+        (
+            "Scientists at NASA's Goddard Space Flight Center found water vapour above Europa.\nThe moon is a "
+            "priority target, according to the agency.",
+            [None, "NASA (agency)"],
+        ),
+        (
+            "Teachers did not see Governor Holcomb at the Statehouse on Tuesday.\nHis office said he was "
+            "travelling to Florida.",
+            [None, "His office"],
+        ),
         # One that says whose it is names a body of its own, not the last organisation named.
         (
             "The AP saw job openings for military specialists on several sites.\nThe British military said this "

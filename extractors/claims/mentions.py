@@ -311,14 +311,25 @@ class MentionTracker:
                 and is_named_text(mention.name)
             ):
                 return mention.name
-        own_place = any(t.ent_type_ in ("NORP", "GPE") for t in span if t.i != span.root.i)
+        role = " ".join(t.lower_ for t in span if t.dep_ == "compound" or t.i == span.root.i)
+        if head in ORG_NOUNS and any(t.dep_ == "poss" and t.lower_ in ("his", "her") for t in span.root.children):
+            # 'His office said': some person's office, not the last organisation named. Which person is left
+            # open: a possessive often points back to someone merely mentioned ('Teachers didn't see Holcomb
+            # at the Statehouse. His office said …'), whom speaker-first salience would pass over.
+            return None
         # 'the British military' after the AP: a description that says whose it is names a body of its own
+        own_place = any(t.ent_type_ in ("NORP", "GPE") for t in span if t.i != span.root.i)
         if head in ORG_NOUNS and head not in ("report", "study", "unit", "authorities") and not own_place:
-            name = self._latest("ORG", sentence_index, window=4)
-            if name is None:
+            kind = _KIND_OF_BODY.get(head)
+            candidates = [
+                m
+                for m in self._candidates("ORG", sentence_index, window=4)
+                if _kind_word(m.name) in (None, kind)  # not 'Xinhua News Agency' for 'the commission'
+            ]
+            if not candidates:
                 return None
+            name = _most_salient(candidates, sentence_index).name
             name = self._named_in_role.get(name, name)
-            role = " ".join(t.lower_ for t in span if t.dep_ == "compound" or t.i == span.root.i)
             in_role = f"{name} ({role})"
             self._named_in_role[in_role] = name
             return in_role
@@ -365,6 +376,29 @@ def _names_the_same(word: Token, name: str) -> bool:
     missed them as names); not 'Officials' in 'Beijing officials' or 'Officials in Beijing'."""
     words = [POSSESSIVE.sub("", w) for w in name.split()]
     return word.is_title and word.text in (words if len(words) == 1 else words[1:])
+
+
+# Kinds of body a description or a name's last word can say: 'the agency' may be the 'Congressional Budget
+# Office', 'the group' the 'Tax Policy Center', but 'the commission' is not 'Xinhua News Agency' and 'the
+# agency' not 'Goddard Space Flight Center'.
+_KINDS = {
+    "public": "ministry agency department office service administration commission committee council authority "
+    "government command court military army kremlin pentagon",
+    "organisation": "group organization organisation center centre institute tank foundation watchdog body union "
+    "party team staff",
+    "business": "company firm bank",
+    "media": "newspaper outlet network channel",
+}
+_KIND_OF_BODY = {word: kind for kind, words in _KINDS.items() for word in words.split()}
+
+
+def _kind_word(name: str) -> str | None:
+    """The kind of body a name says it is by its last word ('Xinhua News Agency' → media, 'Goddard Space Flight
+    Center' → organisation); None for 'CBP' or 'Amnesty International'."""
+    words = [POSSESSIVE.sub("", w).lower() for w in name.split()]
+    if not words or words[-1] not in _KIND_OF_BODY:
+        return None
+    return "media" if len(words) > 1 and words[-2] == "news" else _KIND_OF_BODY[words[-1]]
 
 
 def _most_salient(candidates: list[Mention], sentence_index: int) -> Mention:
