@@ -391,6 +391,12 @@ def test_people_are_told_apart_by_full_name_and_a_shared_surname_is_nobody_in_pa
             "travelling to Florida.",
             [None, "His office"],
         ),
+        # A body's own report is not an earlier report by someone else.
+        (
+            "According to a report by Human Rights Watch, the recruits were sent to the front untrained.\nAs "
+            "stated in the ministry's annual report, the number of volunteers fell by half in March.",
+            ["a report by Human Rights Watch", "ministry's annual report"],
+        ),
         # One that says whose it is names a body of its own, not the last organisation named.
         (
             "The AP saw job openings for military specialists on several sites.\nThe British military said this "

@@ -301,11 +301,16 @@ class MentionTracker:
         # "the prosecutor's office" → "U.S. Attorney's Office …", "says Early" → "Chris Early" (a name the
         # tagger missed). Not a bare common noun: "scientists say" or "studies show" is anyone's.
         definite = determiners & _DEFINITE or any(t.dep_ == "poss" for t in span.root.children)
+        # 'the ministry's report' is the ministry's, not an earlier 'report by Human Rights Watch'
+        owners = {
+            POSSESSIVE.sub("", t.lower_) for t in span.root.children if t.dep_ == "poss" and t.lower_ in ORG_NOUNS
+        }
         for mention in reversed(self.sources):
             if sentence_index - mention.sentence > 12:
                 break
             if (
                 head in mention.words
+                and owners <= mention.words
                 and (definite or _names_the_same(span.root, mention.name))
                 and mention.name.lower() != span.text.lower()
                 and is_named_text(mention.name)
