@@ -429,6 +429,16 @@ def test_quote_across_sentences_and_paragraphs_takes_the_speaker_named_once(extr
     assert all("for comment" not in c.text for c in claims)
 
 
+def test_a_quote_written_with_two_apostrophes_carries_its_speaker_too(extractor):
+    # Archive and wire copy writes ''…'' for "…".
+    text = (
+        "''We were sent forward without maps. Half of the unit never came back,'' said Igor Belov, a former "
+        "reservist.\nThe ministry said the unit had been resupplied."
+    )
+    claims = extractor.extract(text)
+    assert [c.claimant for c in claims] == ["Igor Belov", "Igor Belov", "ministry"]
+
+
 def test_a_quote_after_its_attributed_quote_in_the_same_paragraph_keeps_the_speaker(extractor):
     text = (
         "“We were sent forward without maps,” Igor Belov said on Tuesday. “Nobody answers our letters. "

@@ -11,6 +11,7 @@ import bisect
 from dataclasses import dataclass
 
 OPEN, CLOSE, STRAIGHT = "“", "”", '"'
+TWO_APOSTROPHES = "''"
 
 
 @dataclass(frozen=True)
@@ -36,19 +37,26 @@ def quote_spans(text: str) -> list[Quote]:
     open_at: int | None = None
     for index, (start, end) in enumerate(paras):
         straight_open = False
-        for pos in range(start, end):
+        pos = start
+        while pos < end:
             ch = text[pos]
+            width = 1
+            if text.startswith(TWO_APOSTROPHES, pos):
+                ch, width = STRAIGHT, 2  # ''…'': wire and archive copy writes a straight quote as two apostrophes
             if ch == OPEN or (ch == STRAIGHT and not straight_open and open_at is None):
                 if open_at is None:
                     open_at = pos
                 straight_open = ch == STRAIGHT
             elif (ch in (CLOSE, STRAIGHT)) and open_at is not None:
-                quotes.append(Quote(open_at, pos + 1, True))
+                quotes.append(Quote(open_at, pos + width, True))
                 open_at = None
                 straight_open = False
+            pos += width
         if open_at is not None:
             following = paras[index + 1] if index + 1 < len(paras) else None
-            continues = following is not None and text[following[0]] in (OPEN, STRAIGHT)
+            continues = following is not None and (
+                text[following[0]] in (OPEN, STRAIGHT) or text.startswith(TWO_APOSTROPHES, following[0])
+            )
             if continues:
                 continue  # the quote goes on in the next paragraph, which re-opens it
             quotes.append(Quote(open_at, end, False))
