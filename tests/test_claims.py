@@ -325,6 +325,18 @@ def test_pronouns_resolve_to_the_most_salient_person(extractor, text, speaker):
             "been sent to the front within two weeks.",
             ["Vladimir Osechkin", "a woman", "a woman"],
         ),
+        # One the text names only by a gendered noun is "she" when no named person can be, and only when she
+        # is the only such woman.
+        (
+            "The BBC spoke to a woman whose son was conscripted in March.\n“They took him from his bed at night,” "
+            "she said.",
+            [None, "a woman"],
+        ),
+        (
+            "A mother in Buryatia and her daughter waited outside the recruitment office.\n“Nobody tells us "
+            "anything,” she said.",
+            [None, "she"],
+        ),
     ],
 )
 def test_a_pronoun_skips_a_person_the_text_gives_the_other_gender(extractor, text, claimants):

@@ -7,7 +7,14 @@ from dataclasses import dataclass
 
 from spacy.tokens import Span, Token
 
-from extractors.claims.genders import NAME_SUFFIXES, POSSESSIVE, PRONOUN_GENDER, Genders, stated_gender
+from extractors.claims.genders import (
+    GENDERED_WORDS,
+    NAME_SUFFIXES,
+    POSSESSIVE,
+    PRONOUN_GENDER,
+    Genders,
+    stated_gender,
+)
 from extractors.claims.nlp import entities_in
 
 ORG_NOUNS = {
@@ -132,6 +139,8 @@ PERSON_NOUNS = {
     "student",
     "teacher",
 }
+# The words kept with a gendered noun that names someone: 'one mother', 'his wife', 'a 34-year-old woman'.
+_DESCRIBING = ("det", "amod", "nummod", "compound", "poss")
 # Determiners of a description that may name someone named before, and of one that brings in someone new.
 _DEFINITE = {"the", "this", "that", "these", "those"}
 _INDEFINITE = {"a", "an", "another", "other", "one", "some", "several", "many", "each", "every", "any", "no"}
@@ -220,6 +229,10 @@ class MentionTracker:
         self._named_in_role: dict[str, str] = {}
         self._person_names: set[str] = set()  # last words of the people named so far
         self._genders = Genders()  # "she" skips a man named since
+        # People the text names only by a gendered noun ('one mother', 'a woman'), with that gender: a 'she'
+        # that no named person can be is one of them.
+        self._described: list[Mention] = []
+        self._described_gender: dict[str, str] = {}
 
     def add_source(self, span: Span, sentence_index: int, name: str | None = None) -> None:
         text = name or span.text
@@ -261,6 +274,15 @@ class MentionTracker:
             if self._known_person(one) and (salience := subject_salience(one)):
                 # The tagger missed a surname it knew before: 'Steenburgen approached the assignment …'
                 self._add_entity(token.text, "PERSON", sentence_index, salience, False)
+        for token in words:
+            gender = GENDERED_WORDS.get(token.lower_)
+            if gender is None or token.pos_ != "NOUN" or token.ent_type_ or self.in_quote(token.idx):
+                continue
+            modifiers = [c.i for c in token.children if c.dep_ in _DESCRIBING and c.i < token.i]
+            phrase = token.doc[min(modifiers, default=token.i) : token.i + 1]
+            salience = subject_salience(phrase)
+            self._described.append(Mention(phrase.text, "PERSON", sentence_index, frozenset(), salience=salience))
+            self._described_gender[phrase.text] = gender
         # 'He was photographed with Epstein. He told the BBC …': a pronoun subject carries its person on.
         for token in words:
             if (
@@ -346,7 +368,13 @@ class MentionTracker:
         gender = PRONOUN_GENDER[pronoun]
         candidates = self._candidates("PERSON", sentence_index, window=6, gender=gender)
         if not candidates:
-            return None
+            # 'WIRED spoke to one mother, who … “I am so ahead of every other parent,” she said.'
+            described = [
+                m for m in _recent(self._described, sentence_index, 6) if self._described_gender[m.name] == gender
+            ]
+            # Only when one such person could be meant: 'one mother, who knew her teenage daughter …' leaves
+            # a 'she' open, and salience among unnamed people is a guess.
+            return described[0].name if len({m.name for m in described}) == 1 else None
         people = {self._genders.person(m.name) for m in candidates}
         if len(people) == 1 and None not in people:
             self._genders.learn(candidates[0].name, gender)
