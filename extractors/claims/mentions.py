@@ -267,29 +267,33 @@ class MentionTracker:
             if subjects_only and not salience:
                 continue
             self._add_entity(POSSESSIVE.sub("", ent.text), kind, sentence_index, salience, _plural(ent))
+        # One pass over the words (each Token access builds an object); the three kinds are then taken in turn.
+        proper, described, pronouns = [], [], []
         for token in words:
-            if token.ent_type_ or token.pos_ != "PROPN" or self.in_quote(token.idx):
+            if token.ent_type_:
                 continue
+            if token.pos_ == "PROPN":
+                proper.append(token)
+            elif token.pos_ == "NOUN" and token.lower_ in GENDERED_WORDS:
+                described.append(token)
+            elif token.lower_ in ("he", "she"):
+                pronouns.append(token)
+        for token in proper:
             one = token.doc[token.i : token.i + 1]
-            if self._known_person(one) and (salience := subject_salience(one)):
+            if not self.in_quote(token.idx) and self._known_person(one) and (salience := subject_salience(one)):
                 # The tagger missed a surname it knew before: 'Steenburgen approached the assignment …'
                 self._add_entity(token.text, "PERSON", sentence_index, salience, False)
-        for token in words:
-            gender = GENDERED_WORDS.get(token.lower_)
-            if gender is None or token.pos_ != "NOUN" or token.ent_type_ or self.in_quote(token.idx):
+        for token in described:
+            if self.in_quote(token.idx):
                 continue
             modifiers = [c.i for c in token.children if c.dep_ in _DESCRIBING and c.i < token.i]
             phrase = token.doc[min(modifiers, default=token.i) : token.i + 1]
             salience = subject_salience(phrase)
             self._described.append(Mention(phrase.text, "PERSON", sentence_index, frozenset(), salience=salience))
-            self._described_gender[phrase.text] = gender
+            self._described_gender[phrase.text] = GENDERED_WORDS[token.lower_]
         # 'He was photographed with Epstein. He told the BBC …': a pronoun subject carries its person on.
-        for token in words:
-            if (
-                token.lower_ in ("he", "she")
-                and not self.in_quote(token.idx)
-                and subject_salience(token.doc[token.i : token.i + 1]) == 2.0
-            ):
+        for token in pronouns:
+            if not self.in_quote(token.idx) and subject_salience(token.doc[token.i : token.i + 1]) == 2.0:
                 name = self._person_for(token.lower_, sentence_index)
                 if name is not None:
                     self._add_entity(name, "PERSON", sentence_index, 2.0, False)

@@ -8,10 +8,12 @@ continuation, is treated as quoted up to its end ("closed=False": its own attrib
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import dataclass
 
 OPEN, CLOSE, STRAIGHT = "“", "”", '"'
 TWO_APOSTROPHES = "''"
+_MARK = re.compile(f"[{OPEN}{CLOSE}{STRAIGHT}]|{TWO_APOSTROPHES}")
 
 
 @dataclass(frozen=True)
@@ -37,21 +39,18 @@ def quote_spans(text: str) -> list[Quote]:
     open_at: int | None = None
     for index, (start, end) in enumerate(paras):
         straight_open = False
-        pos = start
-        while pos < end:
-            ch = text[pos]
-            width = 1
-            if text.startswith(TWO_APOSTROPHES, pos):
-                ch, width = STRAIGHT, 2  # ''…'': wire and archive copy writes a straight quote as two apostrophes
+        for mark in _MARK.finditer(text, start, end):
+            pos = mark.start()
+            # ''…'': wire and archive copy writes a straight quote as two apostrophes
+            ch = STRAIGHT if mark.group() == TWO_APOSTROPHES else mark.group()
             if ch == OPEN or (ch == STRAIGHT and not straight_open and open_at is None):
                 if open_at is None:
                     open_at = pos
                 straight_open = ch == STRAIGHT
             elif (ch in (CLOSE, STRAIGHT)) and open_at is not None:
-                quotes.append(Quote(open_at, pos + width, True))
+                quotes.append(Quote(open_at, mark.end(), True))
                 open_at = None
                 straight_open = False
-            pos += width
         if open_at is not None:
             following = paras[index + 1] if index + 1 < len(paras) else None
             continues = following is not None and (
