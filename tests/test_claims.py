@@ -128,6 +128,9 @@ def one(extractor, text: str, index: int = 0):
             "said",
         ),
         ("Peskov, asked about the report, said it was untrue.", "Peskov", "said"),
+        # Rejecting what was said is a denial by whoever rejects it; rejecting a proposal is not.
+        ("The Kremlin has dismissed the allegations as baseless.", "Kremlin", "dismissed"),
+        ("Peskov refuted the report on Monday.", "Peskov", "refuted"),
         # The tagger reads 'ministry show' as one noun.
         (
             "Figures from the ministry show that recruitment fell by a third in the spring.",
@@ -196,6 +199,7 @@ def test_attribution_patterns(extractor, text, claimant, cue):
         "Western officials pressed Kyiv into announcing a new draft law.",
         "Anna Petrova and Oleg Sokolov contributed reporting.",
         "The ministry is denying bonuses to soldiers who were wounded.",
+        "The Duma rejected the proposal to raise the draft age.",
     ],
 )
 def test_verbs_that_only_sometimes_report_need_something_reported(extractor, text):
@@ -568,6 +572,9 @@ def test_dates_years_times_and_ordinals_are_not_quantities(extractor):
         ("Around 500 men might have been mobilised in the district, activists said.", "hedged"),
         ("The ministry denied that any conscripts had been sent to the front.", "denied"),
         ("The channel claimed 300 men had deserted, a figure that could not be independently verified.", "unverified"),
+        ("The recruits are said to have been promised 300,000 rubles each.", "hedged"),
+        ("The ministry did not deny that conscripts had been sent to the border.", "asserted"),
+        ("The Kremlin has dismissed the allegations as baseless.", "denied"),
     ],
 )
 def test_verification(extractor, text, status):

@@ -12,6 +12,17 @@ from spacy.tokens import Span, Token
 
 from extractors.claims.nlp import entities_in
 
+# 'dismissed the allegations', 'rejected the claims as lies', 'refuted the report': denials when what is
+# rejected is something said (not 'rejected the proposal', 'dismissed the commander').
+_REJECT_FORMS = (
+    *("dismiss", "dismisses", "dismissed", "dismissing", "reject", "rejects", "rejected", "rejecting"),
+    *("refute", "refutes", "refuted", "refuting"),
+)
+_SAID_THINGS = {
+    *("allegation", "allegations", "claim", "claims", "report", "reports", "accusation", "accusations"),
+    *("suggestion", "suggestions", "charge", "charges", "story", "stories", "rumour", "rumours", "rumor"),
+    *("rumors", "figures", "assertion", "assertions", "statement", "statements", "account", "accounts"),
+}
 CUE_FORMS = {
     # form -> canonical cue
     **{f: "say" for f in ("say", "says", "said", "saying")},
@@ -29,6 +40,7 @@ CUE_FORMS = {
     **{f: "insist" for f in ("insist", "insists", "insisted", "insisting")},
     **{f: "warn" for f in ("warn", "warns", "warned", "warning")},
     **{f: "deny" for f in ("deny", "denies", "denied", "denying")},
+    **{f: "deny" for f in (*_REJECT_FORMS,)},
     **{f: "confirm" for f in ("confirm", "confirms", "confirmed", "confirming")},
     **{f: "acknowledge" for f in ("acknowledge", "acknowledges", "acknowledged", "acknowledging")},
     **{f: "assert" for f in ("assert", "asserts", "asserted", "asserting")},
@@ -604,6 +616,12 @@ def find_attributions(sentence: Span, in_quote) -> list[Attribution]:
             continue  # a participle as a noun, or with nothing reported: 'contributed reporting', 'kept complaining'
         if kind == "deny" and any(c.dep_ == "dative" or c.dep_ == "prep" and c.lower_ == "to" for c in token.children):
             continue  # 'denying flu vaccines to immigrants': withholding, not a denial
+        if lowered in _REJECT_FORMS and not any(
+            c.dep_ in ("dobj", "nsubjpass") and c.lower_ in _SAID_THINGS for c in token.children
+        ):
+            continue  # 'rejected the proposal', 'dismissed the commander'
+        if kind == "deny" and any(c.dep_ == "neg" for c in token.children):
+            kind = "say"  # 'did not deny that …' denies nothing; what follows is still theirs to answer for
         if _no_complement_negated(token):
             continue  # "I'm not complaining", "he did not say"
         if _as_participle(token):

@@ -14,11 +14,12 @@ _UNVERIFIED_WORDS = re.compile(r"\b(unverified|unconfirmed|unsubstantiated)\b", 
 _HEDGE_WORDS = re.compile(
     r"\b(likely|unlikely|reportedly|allegedly|apparently|possibly|probably|perhaps|approximately|roughly|"
     r"an estimated|estimated|about|around|nearly|almost|up to|some|might|may|could|appears? to|seems? to|"
-    r"believed to|thought to|said to be|suspected|purportedly|presumably|potentially|rumou?red)\b",
+    r"believed to|thought to|said to be|said to have|suspected|purportedly|presumably|potentially|rumou?red)\b",
     re.I,
 )
 _DENIAL = re.compile(
-    r"\b(denied|denies|deny|rejected|rejects|dismissed|dismisses|refuted|refutes|"
+    # not 'did not deny', 'never denied'
+    r"(?<!not )(?<!n't )(?<!n’t )(?<!never )\b(denied|denies|deny|rejected|rejects|dismissed|dismisses|refuted|refutes|"
     r"called (the|these|those) (claims?|reports?|allegations?) (false|baseless|fake))\b",
     re.I,
 )
