@@ -466,6 +466,14 @@ def test_a_quote_after_its_attributed_quote_in_the_same_paragraph_keeps_the_spea
     assert claims[-1].text == "“It is a disgrace.”" and claims[-1].claimant is None
 
 
+def test_it_is_not_an_organisation_that_only_named_a_thing(extractor):
+    claims = extractor.extract(
+        "The airline signed a deal for 30 Boeing jets on Wednesday.\nIt announced that the first jets would "
+        "arrive in 2025."
+    )
+    assert [c.claimant for c in claims] == [None, "It"]
+
+
 def test_a_claim_keeps_the_closing_quote_the_sentence_splitter_left_behind(extractor):
     text = 'Peskov, asked about the report, said it was "absolutely untrue."\nThe ministry did not comment.'
     claims = extractor.extract(text)

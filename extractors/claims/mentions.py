@@ -314,7 +314,9 @@ class MentionTracker:
         if len(span) == 1 and words[0] in PRONOUN_GENDER:
             return self._person_for(words[0], sentence_index)
         if len(span) == 1 and words[0] in ("it",):
-            return self._latest("ORG", sentence_index, window=3)
+            # An organisation that spoke or acted: not one that only named a thing ('30 Boeing jets')
+            actors = [m for m in self._candidates("ORG", sentence_index, window=3) if m.salience > 0]
+            return _most_salient(actors, sentence_index).name if actors else None
         if len(span) == 1 and words[0] in ("they", "them"):
             return None
         if is_named(span):
