@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from spacy.tokens import Span, Token
 
 from extractors.claims.nlp import entities_in
+from extractors.claims.quotes import CLOSING_MARKS
 
 # 'dismissed the allegations', 'rejected the claims as lies', 'refuted the report': denials when what is
 # rejected is something said (not 'rejected the proposal', 'dismissed the commander').
@@ -40,7 +41,7 @@ CUE_FORMS = {
     **{f: "insist" for f in ("insist", "insists", "insisted", "insisting")},
     **{f: "warn" for f in ("warn", "warns", "warned", "warning")},
     **{f: "deny" for f in ("deny", "denies", "denied", "denying")},
-    **{f: "deny" for f in (*_REJECT_FORMS,)},
+    **dict.fromkeys(_REJECT_FORMS, "deny"),
     **{f: "confirm" for f in ("confirm", "confirms", "confirmed", "confirming")},
     **{f: "acknowledge" for f in ("acknowledge", "acknowledges", "acknowledged", "acknowledging")},
     **{f: "assert" for f in ("assert", "asserts", "asserted", "asserting")},
@@ -142,7 +143,6 @@ class Attribution:
     cue_token: Token
 
 
-_CLOSING_QUOTES = ("”", '"', "''")
 _HANDOVER = (",", "?", "!", "—", "–")  # what closes a quote that its speaker's name follows
 
 
@@ -204,7 +204,7 @@ def _quotation_closed_before(verb: Token, sentence: Span) -> int | None:
     """Where the words after a quotation start, when the verb follows one that hands over to its speaker
     ('“…,” Lucas responded', '“Why?” she asked'; also when the splitter cut the quote off), else None."""
     doc = verb.doc
-    quote_ends = [t.i for t in doc[sentence.start : verb.i] if t.text in _CLOSING_QUOTES]
+    quote_ends = [t.i for t in doc[sentence.start : verb.i] if t.text in CLOSING_MARKS]
     if quote_ends:
         first = quote_ends[-1] + 1
         handover = quote_ends[-1] > sentence.start and doc[quote_ends[-1] - 1].text in _HANDOVER
@@ -212,7 +212,7 @@ def _quotation_closed_before(verb: Token, sentence: Span) -> int | None:
         # '“…,”' ended the sentence before: its last tokens are the handover and the closing quote.
         previous = [t.text for t in doc[max(0, sentence.start - 4) : sentence.start] if not t.is_space]
         first = sentence.start
-        handover = len(previous) >= 2 and previous[-1] in _CLOSING_QUOTES and previous[-2] in _HANDOVER
+        handover = len(previous) >= 2 and previous[-1] in CLOSING_MARKS and previous[-2] in _HANDOVER
     if not handover or any(t.pos_ in ("VERB", "AUX") for t in doc[first : verb.i]):
         return None
     return first
@@ -494,12 +494,13 @@ def _as_participle(verb: Token) -> bool:
     )
 
 
-def _passive_source(verb: Token) -> Span | None:
+def _passive_source(verb: Token, after_as: bool) -> Span | None:
     """Who a passive cue names: its agent ('as reported by The Guardian', 'it was confirmed by the ministry
-    that …') or, after 'as', the text it appears in ('as stated in the ministry's report')."""
+    that …') or, ``after_as`` (an ``_as_participle``), the text it appears in ('as stated in the ministry's
+    report')."""
     if verb.tag_ != "VBN":
         return None
-    preps = ("agent", "prep") if _as_participle(verb) else ("agent",)
+    preps = ("agent", "prep") if after_as else ("agent",)
     for child in verb.children:
         if child.dep_ in preps and child.lower_ in ("by", "in", "on"):
             objects = [c for c in child.children if c.dep_ == "pobj"]
@@ -626,7 +627,7 @@ def find_attributions(sentence: Span, in_quote) -> list[Attribution]:
             continue  # "I'm not complaining", "he did not say"
         if _as_participle(token):
             # Its source is in the aside or nowhere: never the subject of the clause it hangs on.
-            named = _passive_source(token) if kind not in _EVIDENCE else None
+            named = _passive_source(token, after_as=True) if kind not in _EVIDENCE else None
             if named is not None:
                 found.append((_depth(token), Attribution(token.text, kind, named, token)))
             continue
@@ -649,7 +650,9 @@ def find_attributions(sentence: Span, in_quote) -> list[Attribution]:
         ):
             # "it was reported", "these are thought to", "it was not on his schedule and was not announced":
             # no source named, unless by an agent ("it was confirmed by the ministry that …")
-            named = _passive_source(token) if subject.lower_ == "it" and _reports(token, sentence) else None
+            named = (
+                _passive_source(token, after_as=False) if subject.lower_ == "it" and _reports(token, sentence) else None
+            )
             if named is not None:
                 found.append((_depth(token), Attribution(token.text, kind, named, token)))
             continue

@@ -18,7 +18,7 @@ from extractors.claims.hedges import is_unverified_statement, verification
 from extractors.claims.mentions import MentionTracker, is_named
 from extractors.claims.nlp import compact_string_index, empty_lexeme_index, entities_in, load_nlp
 from extractors.claims.quantities import extract_quantities
-from extractors.claims.quotes import QuoteIndex, paragraphs, quote_spans
+from extractors.claims.quotes import CLOSING_MARKS, QuoteIndex, paragraphs, quote_spans
 from extractors.records import Claim
 
 EXTRACTOR_VERSION = "1.3"
@@ -262,7 +262,7 @@ def _trim(doc: Doc, span: Span) -> Span | None:
         end -= 1
     if (
         end < len(doc)
-        and doc[end].text in ('"', "”", "''")
+        and doc[end].text in CLOSING_MARKS
         and not doc[end - 1].whitespace_  # closing this sentence's quote, not opening the next one's
         and _unclosed_quote(doc[start:end].text)
     ):

@@ -156,6 +156,7 @@ class Mention:
     # clause 2, of another clause (or the owner of a subject: "Taylor Swift's albums") 1, anything else 0.
     salience: float = 0.0
     plural: bool = False
+    gender: str | None = None  # as the words themselves say it ('a woman'); named people's is in Genders
 
 
 def subject_salience(span: Span) -> float:
@@ -232,7 +233,6 @@ class MentionTracker:
         # People the text names only by a gendered noun ('one mother', 'a woman'), with that gender: a 'she'
         # that no named person can be is one of them.
         self._described: list[Mention] = []
-        self._described_gender: dict[str, str] = {}
 
     def add_source(self, span: Span, sentence_index: int, name: str | None = None) -> None:
         text = name or span.text
@@ -289,8 +289,10 @@ class MentionTracker:
             modifiers = [c.i for c in token.children if c.dep_ in _DESCRIBING and c.i < token.i]
             phrase = token.doc[min(modifiers, default=token.i) : token.i + 1]
             salience = subject_salience(phrase)
-            self._described.append(Mention(phrase.text, "PERSON", sentence_index, frozenset(), salience=salience))
-            self._described_gender[phrase.text] = GENDERED_WORDS[token.lower_]
+            gender = GENDERED_WORDS[token.lower_]
+            self._described.append(
+                Mention(phrase.text, "PERSON", sentence_index, frozenset(), salience=salience, gender=gender)
+            )
         # 'He was photographed with Epstein. He told the BBC …': a pronoun subject carries its person on.
         for token in pronouns:
             if not self.in_quote(token.idx) and subject_salience(token.doc[token.i : token.i + 1]) == 2.0:
@@ -375,9 +377,7 @@ class MentionTracker:
         candidates = self._candidates("PERSON", sentence_index, window=6, gender=gender)
         if not candidates:
             # 'WIRED spoke to one mother, who … “I am so ahead of every other parent,” she said.'
-            described = [
-                m for m in _recent(self._described, sentence_index, 6) if self._described_gender[m.name] == gender
-            ]
+            described = [m for m in _recent(self._described, sentence_index, 6) if m.gender == gender]
             # Only when one such person could be meant: 'one mother, who knew her teenage daughter …' leaves
             # a 'she' open, and salience among unnamed people is a guess.
             return described[0].name if len({m.name for m in described}) == 1 else None

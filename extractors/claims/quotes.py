@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 OPEN, CLOSE, STRAIGHT = "“", "”", '"'
 TWO_APOSTROPHES = "''"
+CLOSING_MARKS = (CLOSE, STRAIGHT, TWO_APOSTROPHES)  # what can close a quotation, as tokens
 _MARK = re.compile(f"[{OPEN}{CLOSE}{STRAIGHT}]|{TWO_APOSTROPHES}")
 
 
