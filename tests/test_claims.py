@@ -155,6 +155,13 @@ def one(extractor, text: str, index: int = 0):
             "draft office",
             "admitting",
         ),
+        # The parser gives the cue a second subject inside the quotation ('it will at some point').
+        (
+            '"If the army does not have enough men yet, it will at some point, probably sooner rather than later," '
+            "said Dmitry Kuznetsov, a sociologist who studies the army.",
+            "Dmitry Kuznetsov",
+            "said",
+        ),
         # The parser makes the speaker an apposition of the name before the comma.
         (
             "To understand the real Ivan Susanin, Chief Justice Roberts said, one should visit the museum.",

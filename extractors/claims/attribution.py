@@ -120,6 +120,8 @@ NEEDS_CLAUSE = {
 DENIAL = {"deny"}
 PRONOUNS = {"he", "she", "they", "it", "we", "i", "you", "him", "her", "them"}
 _SUBJECT_DEPS = ("nsubj", "nsubjpass")
+# 'it says', 'it shows': a thing, not a speaker ('it was found' is passive and handled apart)
+_IMPERSONAL = frozenset({"say", "report", "think", "believe", "show", "find"})
 _DROP_FROM_SOURCE = {"appos", "relcl", "punct", "advcl", "parataxis", "prep_agent", "cc_trailing"}
 # Cues whose agent is evidence rather than a speaker: 'as shown by the vote', 'as shown in the case of the
 # Wagner recruits'.
@@ -633,7 +635,8 @@ def find_attributions(sentence: Span, in_quote) -> list[Attribution]:
             continue
         if (kind in NEEDS_CLAUSE and not _reports(token, sentence)) or (kind == "tell" and _not_telling(token)):
             continue
-        subjects = [c for c in token.children if c.dep_ in _SUBJECT_DEPS]
+        # Quoted words are never the speaker: '"… it will at some point," said James Acton' has two subjects
+        subjects = sorted((c for c in token.children if c.dep_ in _SUBJECT_DEPS), key=lambda c: in_quote(c.idx))
         quoted = None if subjects else _quoted_as(token)
         subject = subjects[0] if subjects else quoted or _inherited_subject(token)
         if subject is not None and subject.i < sentence.start:
@@ -656,12 +659,12 @@ def find_attributions(sentence: Span, in_quote) -> list[Attribution]:
             if named is not None:
                 found.append((_depth(token), Attribution(token.text, kind, named, token)))
             continue
-        if subject.lower_ == "it" and kind in ("say", "report", "think", "believe", "show", "find"):
-            continue
         span = source_span(subject)
         better = _adjacent_name(token)
         if in_quote(subject.idx) and better is None:
             better = _name_after_quotation(token, sentence)
+        if subject.lower_ == "it" and kind in _IMPERSONAL and not (in_quote(subject.idx) and better is not None):
+            continue
         if in_quote(subject.idx) and better is not None:
             span = better  # the parser took quoted words for the subject of an inverted cue
         elif better is not None and not any(t.i in {b.i for b in better} for t in span) and not _named(span.root):
