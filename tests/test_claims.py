@@ -46,6 +46,11 @@ def one(extractor, text: str, index: int = 0):
         ),
         ("Oleg Petrov told Reuters that the recruitment office had closed for the week.", "Oleg Petrov", "told"),
         (
+            "According to the independent outlet Mediazona, at least 120,000 Russian soldiers have been killed.",
+            "Mediazona",
+            "according to",
+        ),
+        (
             "Anton Sokolov, head of the regional draft board, said that quotas were not being met.",
             "Anton Sokolov",
             "said",
@@ -419,6 +424,18 @@ def test_people_are_told_apart_by_full_name_and_a_shared_surname_is_nobody_in_pa
             "According to a report by Human Rights Watch, the recruits were sent to the front untrained.\nAs "
             "stated in the ministry's annual report, the number of volunteers fell by half in March.",
             ["a report by Human Rights Watch", "ministry's annual report"],
+        ),
+        # A body named by the description's head word, or the subject of its own sentence, outranks a more
+        # salient speaker just before.
+        (
+            "Amnesty International said the recruits were untrained.\nThe Defence Ministry has signed 100,000 new "
+            "contracts since January, the ministry said on Tuesday.",
+            ["Amnesty International", "Defence Ministry"],
+        ),
+        (
+            "Amnesty International said the recruits were untrained.\nWagner has recruited thousands of "
+            "prisoners, the company said.",
+            ["Amnesty International", "Wagner (company)"],
         ),
         # One that says whose it is names a body of its own, not the last organisation named.
         (

@@ -599,9 +599,10 @@ def find_attributions(sentence: Span, in_quote) -> list[Attribution]:
             to = token.doc[token.i + 1]
             objects = [c for c in to.children if c.dep_ == "pobj"] or [c for c in token.children if c.dep_ == "pobj"]
             if objects:
-                found.append(
-                    (_depth(token), Attribution("according to", "according_to", source_span(objects[0]), token))
-                )
+                span = source_span(objects[0])
+                if not any(_named(t) for t in span):
+                    span = _appositive_name(objects[0]) or span  # 'according to the independent outlet Mediazona'
+                found.append((_depth(token), Attribution("according to", "according_to", span, token)))
             continue
         kind = CUE_FORMS.get(lowered)
         if kind is None:

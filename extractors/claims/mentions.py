@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -363,7 +364,14 @@ class MentionTracker:
             ]
             if not candidates:
                 return None
-            name = _most_salient(candidates, sentence_index).name
+            # 'The Defence Ministry has signed 100,000 contracts, the ministry said': a body the description
+            # names by its head word, else the subject of the description's own sentence ('Wagner has
+            # recruited prisoners, the company said'), outranks a more salient speaker of the sentences before.
+            by_head = [m for m in candidates if head in m.words and len(m.words - {"the"}) > 1]
+            if by_head:
+                return _LEADING_THE.sub("", by_head[-1].name)  # the name says the role already
+            own_sentence = [m for m in candidates if m.sentence == sentence_index and m.salience > 0]
+            name = own_sentence[-1].name if own_sentence else _most_salient(candidates, sentence_index).name
             name = self._named_in_role.get(name, name)
             in_role = f"{name} ({role})"
             self._named_in_role[in_role] = name
@@ -408,6 +416,9 @@ class MentionTracker:
             and not (kind == "PERSON" and m.plural)
             and (gender is None or self._genders.of(m.name) in (None, gender))
         ]
+
+
+_LEADING_THE = re.compile(r"^the\s+", re.IGNORECASE)
 
 
 def _names_the_same(word: Token, name: str) -> bool:
