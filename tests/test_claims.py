@@ -621,6 +621,38 @@ def test_unverified_note_marks_the_claims_before_it(extractor):
     assert len(claims) == 1 and claims[0].verification == "unverified"
 
 
+@pytest.mark.parametrize(
+    "note",
+    [
+        "Her account couldn’t be independently verified.",
+        "It was not possible to independently verify the group's claim.",
+        "Reuters was not able to verify the figures.",
+    ],
+)
+def test_an_unverified_note_opening_a_paragraph_marks_the_paragraph_before(extractor, note):
+    claims = extractor.extract(
+        "The ministry said 300 men had signed up in March.\n"
+        "She said eight of the 11 volunteers had died, and that the rest were still at the front.\n"
+        f"{note}\n"
+        "The governor said the drive would go on."
+    )
+    assert [c.verification for c in claims] == ["asserted", "unverified", "asserted"]
+
+
+@pytest.mark.parametrize(
+    "paragraph",
+    [
+        # What could not be checked is said in the note's own words, or in its own sentence.
+        "US pricing has not been confirmed, but the car is expected to go on sale next year.",
+        "Complaints are surfacing in the media that some recruits aren’t getting their promised payments, although "
+        "those reports can’t be independently verified.",
+    ],
+)
+def test_a_note_on_its_own_paragraph_leaves_the_paragraph_before_alone(extractor, paragraph):
+    claims = extractor.extract(f"The ministry said 300 men had signed up in March.\n{paragraph}")
+    assert claims[0].verification == "asserted"
+
+
 def test_boilerplate_headings_and_questions_are_not_claims(extractor):
     text = (
         "Russia Struggles to Fill Its Ranks\n"

@@ -14,7 +14,7 @@ from spacy.tokens import Doc, Span
 
 from extractors.claims.attribution import PRONOUNS, Attribution, find_attributions, semicolon_report
 from extractors.claims.boilerplate import is_boilerplate, is_heading, is_question
-from extractors.claims.hedges import is_unverified_statement, verification
+from extractors.claims.hedges import checks_what_was_said, is_unverified_statement, verification
 from extractors.claims.mentions import MentionTracker, is_named
 from extractors.claims.nlp import compact_string_index, empty_lexeme_index, entities_in, load_nlp
 from extractors.claims.quantities import extract_quantities
@@ -340,6 +340,9 @@ def claims_from_doc(doc: Doc) -> list[Claim]:
         p_start, p_end = paras[paragraph] if paras else (0, len(text))
         if is_unverified_statement(span.text):
             unverified_marks.append((paragraph, span.start_char))
+            if span.start_char == p_start and paragraph > 0 and checks_what_was_said(span):
+                # 'Her account couldn’t be independently verified.' opening a paragraph is about the one before
+                unverified_marks.append((paragraph - 1, span.start_char))
         if not _is_claim_like(span, text[p_start:p_end]):
             continue
         if is_unverified_statement(span.text) and len(span) < 25 and not find_attributions(span, quotes.inside_closed):

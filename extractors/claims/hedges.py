@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 
+from spacy.tokens import Span
+
 _UNVERIFIED = re.compile(
     r"\b(could not|couldn['’]t|cannot|can['’]t|can not|has not|have not|had not|hasn['’]t|haven['’]t|was unable to|"
-    r"were unable to|is unable to|did not|didn['’]t|not been able to)\b[\w\s]{0,30}?\b"
+    r"were unable to|is unable to|did not|didn['’]t|not been able to|(?:was|were|is|are) not able to|"
+    r"(?:was|is) not possible to|(?:was|is) impossible to)\b[\w\s]{0,30}?\b"
     r"(independently\s+)?(verif\w*|confirm\w*|substantiat\w*|corroborat\w*)",
     re.I,
 )
@@ -23,6 +26,38 @@ _DENIAL = re.compile(
     r"called (the|these|those) (claims?|reports?|allegations?) (false|baseless|fake))\b",
     re.I,
 )
+
+
+_CHECKING = re.compile(r"^(verif|confirm|substantiat|corroborat)", re.I)
+# What an outlet says it could not check, when it points back at something already said
+_CHECKED_THINGS = frozenset(
+    {
+        *("account", "accounts", "claim", "claims", "report", "reports", "allegation", "allegations"),
+        *("statement", "statements", "assertion", "assertions", "figure", "figures", "number", "numbers"),
+        *("toll", "tally", "estimate", "estimates", "video", "videos", "footage", "image", "images", "photo"),
+        *("photos", "information", "details", "casualties", "losses"),
+    }
+)
+_POINTING_BACK = frozenset({"the", "this", "these", "those", "that", "his", "her", "their", "its", "such"})
+
+
+def checks_what_was_said(note: Span) -> bool:
+    """'Her account couldn’t be independently verified', 'Reuters could not verify the figures', 'It was not
+    possible to independently verify the group's claim': the thing not checked is one already told (unlike
+    'US pricing has not been confirmed' or 'the claim that … is unsubstantiated', which say their own)."""
+    for verb in note:
+        if verb.pos_ != "VERB" or not _CHECKING.match(verb.lower_):
+            continue
+        if any(t.dep_ in ("advcl", "relcl", "ccomp") for t in (verb, *verb.ancestors)):
+            continue  # '…, although those reports can't be verified': a note on its own sentence
+        for thing in verb.children:
+            if thing.dep_ not in ("nsubjpass", "dobj"):
+                continue
+            if thing.lower_ in ("it", "this", "these", "them", "they"):
+                return True
+            if thing.lower_ in _CHECKED_THINGS and not any(c.dep_ in ("acl", "ccomp") for c in thing.children):
+                return any(c.lower_ in _POINTING_BACK or c.dep_ == "poss" for c in thing.children)
+    return False
 
 
 def is_unverified_statement(text: str) -> bool:
