@@ -21,7 +21,7 @@ from extractors.claims.quantities import extract_quantities
 from extractors.claims.quotes import CLOSING_MARKS, QuoteIndex, paragraphs, quote_spans
 from extractors.records import Claim
 
-EXTRACTOR_VERSION = "1.3"
+EXTRACTOR_VERSION = "1.4"
 # Paragraphs per parser batch, in tokens (~19 KiB of parser memory per token): see ClaimExtractor.parse.
 # The batch's parse is the highest moment of a worker's memory: 250 instead of 500 lowered one worker's
 # peak ~3.7 MiB, claim speed 0.92 of the model's own as at 500 (benchmarks/RESULTS.md). Batching never
