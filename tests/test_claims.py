@@ -167,6 +167,8 @@ def one(extractor, text: str, index: int = 0):
             "Dmitry Kuznetsov",
             "said",
         ),
+        # A name in the phrase before the subject is whom they spoke to, not who speaks.
+        ("In an interview with the BBC, the governor said recruitment had slowed.", "governor", "said"),
         # The parser makes the speaker an apposition of the name before the comma.
         (
             "To understand the real Ivan Susanin, Chief Justice Roberts said, one should visit the museum.",

@@ -371,6 +371,7 @@ def leading_name(sentence: Span, cue: Token) -> Span | None:
             continue
         if (
             ent.label_ in ("PERSON", "ORG")
+            and ent.root.dep_ != "pobj"  # 'In an interview with the BBC, the governor said': whom he spoke to
             and ent.end < len(doc)
             and doc[ent.end].text == ","
             and (
