@@ -570,6 +570,10 @@ def test_two_reports_joined_by_a_conjunction_are_two_claims(extractor, text, fir
         ("Deserters face up to 10 years in prison under the law passed on Tuesday.", [(10, "years", None)]),
         ("Nearly half of the recruits had never fired a rifle, the study found.", [(0.5, "fraction", "recruits")]),
         ("Half the men in the unit deserted within a month.", [(0.5, "fraction", "men")]),
+        # the scale written onto the number, and a share written as a ratio
+        ("The campaign has cost an estimated $1.2bn (£950m) so far.", [(1.2e9, "USD", None), (9.5e8, "GBP", None)]),
+        ("About one in five recruits is older than the draft age.", [(0.2, "fraction", "recruits")]),
+        ("Officials said 1 in 4 men had left the village.", [(0.25, "fraction", "men")]),
         # a part of something, not a share of it
         ("Recruitment fell in the first half of 2024, the ministry said.", []),
         ("A shell destroyed the upper half of the barracks, the governor said.", []),

@@ -44,6 +44,9 @@ _SCALES = {
     "trillion": 1_000_000_000_000,
     "bn": 1_000_000_000,
     "mln": 1_000_000,
+    "mn": 1_000_000,
+    "tn": 1_000_000_000_000,
+    "trn": 1_000_000_000_000,
 }
 _FRACTIONS = {
     "half": 2,
@@ -113,13 +116,19 @@ _NUMBER = re.compile(
     rf"(?:(?:{_WORD_NUM})(?:[- ](?:{_WORD_NUM}))?(?:\s+(?:hundred|thousand|million|billion)(?:\s+and)?)*"
     # "a dozen" is 12 and "two dozen" 24; "dozens" and "several dozen" name no number.
     rf"(?:\s+(?:{_WORD_NUM})(?:[- ](?:{_WORD_NUM}))?)?)|a\s+dozen(?!s))"
-    r"(?P<scale>\s+(?:hundred|thousand|million|billion|trillion|bn|mln|dozen)\b|[mbk]\b)?",
+    # '$1.2bn', '£300m', '1.5tn roubles': the scale written onto the number, as the British press does
+    r"(?P<scale>\s+(?:hundred|thousand|million|billion|trillion|bn|mln|dozen)\b|(?:bn|mn|mln|tn|trn|[mbk])\b)?",
     re.I,
 )
 _FRACTION = re.compile(
     rf"\b(?P<n>a|one|two|three|four|{_WORD_NUM})[- ](?P<d>half|halves|thirds?|quarters?|fifths?|tenths?)\b"
     # 'half of the recruits', 'nearly half the men': a bare 'half' that takes a share of something
     r"|\b(?P<bare>half)(?=\s+(?:of|the|their|its|his|her|our|all)\b)",
+    re.I,
+)
+# 'one in five recruits', '1 in 4 men': a share written as a ratio
+_ONE_IN = re.compile(
+    rf"\b(?P<n>\d{{1,3}}|{_WORD_NUM})\s+in\s+(?:every\s+)?(?P<d>\d{{1,3}}(?:,\d{{3}})?|{_WORD_NUM})\b(?![.,]\d)",
     re.I,
 )
 _PART_BEFORE = re.compile(
@@ -292,6 +301,14 @@ def extract_quantities(doc: Doc, span: Span, text: str | None = None) -> list[Qu
         value = round(numerator / _FRACTIONS[d], 4)
         start, end = base + match.start(), base + match.end()
         found.append((start, end, Quantity(value, "fraction", _counted(doc, start, end, None), match.group(0))))
+        taken.append((start, end))
+    for match in _ONE_IN.finditer(segment):
+        numerator, denominator = _parse_number(match.group("n")), _parse_number(match.group("d"))
+        if not numerator or not denominator or numerator >= denominator:
+            continue  # '3 in 2' is no share
+        start, end = base + match.start(), base + match.end()
+        counted = _counted(doc, base + match.start("d"), end, None)
+        found.append((start, end, Quantity(round(numerator / denominator, 4), "fraction", counted, match.group(0))))
         taken.append((start, end))
     for match in _NUMBER.finditer(segment):
         start = base + (match.start("cur") if match.group("cur") else match.start("num"))
