@@ -574,6 +574,14 @@ def test_two_reports_joined_by_a_conjunction_are_two_claims(extractor, text, fir
         ("The campaign has cost an estimated $1.2bn (£950m) so far.", [(1.2e9, "USD", None), (9.5e8, "GBP", None)]),
         ("About one in five recruits is older than the draft age.", [(0.2, "fraction", "recruits")]),
         ("Officials said 1 in 4 men had left the village.", [(0.25, "fraction", "men")]),
+        # the tagger calls ages dates; an age is an amount ('up to age 50', 'aged between 18 and 60', 'is 52')
+        (
+            "The new corps is seeking men up to age 50 and offers bonuses, the British military said.",
+            [(50, None, "age")],
+        ),
+        ("Volunteers aged between 18 and 60 are accepted, the recruiter said.", [(18, None, None), (60, None, None)]),
+        ("The commander, who is 52, said his unit had no reserves.", [(52, None, None)]),
+        ("Savings can't be touched until age 59 and a half.", [(59, None, None), (0.5, "fraction", None)]),
         # a part of something, not a share of it
         ("Recruitment fell in the first half of 2024, the ministry said.", []),
         ("A shell destroyed the upper half of the barracks, the governor said.", []),

@@ -232,8 +232,29 @@ def _is_calendar(doc: Doc, start: int, end: int, raw: str, value: float) -> bool
             and nxt.lower_.rstrip(".") not in _MONTHS
         ):
             return False
+        if raw.isdigit() and value <= 120 and _is_age(doc, first):
+            return False  # the tagger calls ages dates: 'men up to age 50', 'aged between 18 and 60'
         return not (nxt is not None and nxt.lower_ in _TIME_UNITS)
     return False
+
+
+_AGE_WORDS = {"age", "ages", "aged"}
+
+
+def _is_age(doc: Doc, number) -> bool:
+    """A bare number the tagger put in a DATE that is someone's age: 'up to age 50', 'aged 18 to 30', 'over
+    45' (a number and nothing after it), 'He is 52'."""
+    nxt = doc[number.i + 1] if number.i + 1 < len(doc) else None
+    if nxt is not None and (nxt.lower_ in _TIME_UNITS or nxt.lower_.rstrip(".") in _MONTHS):
+        return False  # 'over 45 days', '5 May'
+    before = [t.lower_ for t in doc[max(0, number.i - 4) : number.i]]
+    if _AGE_WORDS & set(before):
+        return True
+    head = number.head if number.dep_ != "conj" else number.head.head
+    if head.lower_ in ("over", "under") and head.i == number.i - 1:
+        return True
+    # the lemmatizer is off: the forms of 'be'
+    return number.dep_ == "attr" and head.lower_ in ("is", "was", "are", "were", "’s", "'s", "be", "been")
 
 
 def _counted(doc: Doc, start: int, end: int, unit: str | None) -> str | None:
@@ -350,7 +371,7 @@ def _share_range_units(found, text: str) -> list[Quantity]:
     for i in range(len(found) - 1):
         (_s1, e1, q1), (s2, _e2, q2) = found[i], found[i + 1]
         gap = text[e1:s2].strip().lower()
-        if gap in ("and", "to", "-", "–", "or") and q1.unit is None and q2.unit is not None:
+        if gap in ("and", "to", "-", "–", "or") and q1.unit is None and q2.unit not in (None, "fraction"):
             out[i] = Quantity(q1.value, q2.unit, q2.counted, q1.text)
         if gap in ("and", "to", "-", "–", "or") and q1.counted is None and q2.counted:
             out[i] = Quantity(out[i].value, out[i].unit, q2.counted, out[i].text)
