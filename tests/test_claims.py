@@ -167,6 +167,9 @@ def one(extractor, text: str, index: int = 0):
             "Dmitry Kuznetsov",
             "said",
         ),
+        # Judging what was said reports the judge's view ('called the reports "absolutely untrue"').
+        ('Peskov called the reports "absolutely untrue".', "Peskov", "called"),
+        ("The governor called the report a milestone for the region.", "governor", "called"),
         # A name in the phrase before the subject is whom they spoke to, not who speaks.
         ("In an interview with the BBC, the governor said recruitment had slowed.", "governor", "said"),
         # The parser makes the speaker an apposition of the name before the comma.
@@ -204,6 +207,9 @@ def test_attribution_patterns(extractor, text, claimant, cue):
         "As previously reported, the ministry has raised the signing bonus again.",
         "The offensive stalled in the spring, as predicted.",
         "As shown in the case of the Wagner recruits, the pardons were granted in secret.",
+        # calling someone or something that was not said is no report
+        "The governor called the reservists a credit to the region.",
+        "The ministry called up 300,000 reservists in September.",
         # a cue withheld reports nothing
         "The Kremlin has refused to announce a full mobilisation, which would be unpopular.",
         "The recruiter declined to say how many inmates had signed contracts.",
@@ -621,6 +627,8 @@ def test_dates_years_times_and_ordinals_are_not_quantities(extractor):
         ("The recruits are said to have been promised 300,000 rubles each.", "hedged"),
         ("The ministry did not deny that conscripts had been sent to the border.", "asserted"),
         ("The Kremlin has dismissed the allegations as baseless.", "denied"),
+        ('Peskov called the reports "absolutely untrue".', "denied"),
+        ("The ministry called the claims a provocation.", "denied"),
     ],
 )
 def test_verification(extractor, text, status):

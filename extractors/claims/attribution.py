@@ -24,6 +24,16 @@ _SAID_THINGS = {
     *("suggestion", "suggestions", "charge", "charges", "story", "stories", "rumour", "rumours", "rumor"),
     *("rumors", "figures", "assertion", "assertions", "statement", "statements", "account", "accounts"),
 }
+# 'Peskov called the reports "absolutely untrue"': calling something said false denies it
+_CALL_FORMS = frozenset({"call", "calls", "called", "calling", "branded", "brands", "dubbed", "labelled", "labeled"})
+_DISMISSIVE = frozenset(
+    {
+        *("false", "untrue", "fake", "baseless", "groundless", "unfounded", "nonsense", "lie", "lies", "lying"),
+        *("provocation", "absurd", "fabricated", "fabrication", "fabrications", "ridiculous", "slander"),
+        *("disinformation", "propaganda", "fiction", "invention", "inventions", "misleading", "inaccurate"),
+        *("rubbish", "wrong", "speculation", "hoax", "smear", "libel", "incorrect"),
+    }
+)
 CUE_FORMS = {
     # form -> canonical cue
     **{f: "say" for f in ("say", "says", "said", "saying")},
@@ -605,7 +615,7 @@ def find_attributions(sentence: Span, in_quote) -> list[Attribution]:
                     span = _appositive_name(objects[0]) or span  # 'according to the independent outlet Mediazona'
                 found.append((_depth(token), Attribution("according to", "according_to", span, token)))
             continue
-        kind = CUE_FORMS.get(lowered)
+        kind = CUE_FORMS.get(lowered) or (_judged(token) if lowered in _CALL_FORMS else None)
         if kind is None:
             continue
         if token.pos_ not in ("VERB", "AUX") or (token.i == sentence.start and lowered == "said"):
@@ -722,6 +732,23 @@ def _coordinate_report(cue: Token) -> bool:
     left = cue.left_edge.i
     doc = cue.doc
     return left >= 2 and doc[left - 1].dep_ == "cc" and doc[left - 2].text == ","
+
+
+def _judged(verb: Token) -> str | None:
+    """'called the reports "absolutely untrue"', 'called the allegations baseless': a judgement on something said
+    is a report of the one who judges, a denial when the judgement dismisses it; None for 'called the
+    reservists up' or 'called the governor a hero'."""
+    if verb.pos_ != "VERB":
+        return None
+    said = next((c for c in verb.children if c.dep_ == "dobj" and c.lower_ in _SAID_THINGS), None)
+    if said is None:
+        return None
+    judgement = [c for c in verb.children if c.dep_ in ("oprd", "xcomp", "ccomp")]
+    judgement += [c for c in said.children if c.i > said.i and c.dep_ in ("amod", "appos")]
+    if not judgement:
+        return None
+    words = {t.lower_ for j in judgement for t in j.subtree}
+    return "deny" if words & _DISMISSIVE else "say"
 
 
 def _depth(token: Token) -> int:
