@@ -445,6 +445,11 @@ def test_people_are_told_apart_by_full_name_and_a_shared_surname_is_nobody_in_pa
             "prisoners, the company said.",
             ["Amnesty International", "Wagner (company)"],
         ),
+        (
+            "The Kremlin has dismissed reports of a new mobilisation.\nThe ministry rejected the allegations as "
+            "baseless.",
+            ["Kremlin", "ministry"],
+        ),
         # One that says whose it is names a body of its own, not the last organisation named.
         (
             "The AP saw job openings for military specialists on several sites.\nThe British military said this "

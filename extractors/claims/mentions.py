@@ -433,7 +433,9 @@ def _names_the_same(word: Token, name: str) -> bool:
 # agency' not 'Goddard Space Flight Center'.
 _KINDS = {
     "public": "ministry agency department office service administration commission committee council authority "
-    "government command court military army kremlin pentagon",
+    "government command court military army pentagon",
+    # 'the Kremlin' is the presidency, not 'the ministry' a text has not named
+    "presidency": "kremlin presidency",
     "organisation": "group organization organisation center centre institute tank foundation watchdog body union "
     "party team staff",
     "business": "company firm bank",
