@@ -301,6 +301,17 @@ def test_pronoun_and_description_resolve_to_the_named_source(extractor):
             "A Kremlin spokesman said the talks had stalled.\nHe added that no date had been set for the next round.",
             "A Kremlin spokesman",
         ),
+        # A first name the tagger doesn't know, described as someone of an age or who did something.
+        (
+            '"People are going for the money," said Alexei, a 41-year-old driver from Samara.\n'
+            '"Nobody tells you that when you sign," he said.',
+            "Alexei",
+        ),
+        (
+            '"People are going for the money," said Alexei, a driver who signed a contract in October.\n'
+            '"Nobody tells you that when you sign," he said.',
+            "Alexei",
+        ),
     ],
 )
 def test_pronouns_resolve_to_the_most_salient_person(extractor, text, speaker):

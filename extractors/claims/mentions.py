@@ -188,7 +188,7 @@ def mention_kind(span: Span) -> str:
         if child.dep_ == "relcl" and any(t.lower_ in ("who", "whom") for t in child.children):
             return "PERSON"
         if child.dep_ == "appos":
-            if child.lower_ in PERSON_NOUNS:
+            if child.lower_ in PERSON_NOUNS or _describes_a_person(child):
                 return "PERSON"
             if child.lower_ in ORG_NOUNS:
                 return "ORG"
@@ -207,6 +207,17 @@ def mention_kind(span: Span) -> str:
     if head in ORG_NOUNS:
         return "ORG"
     return "OTHER"
+
+
+def _describes_a_person(noun: Token) -> bool:
+    """'Alexei, a 41-year-old driver from Samara who signed a contract': an age, or a 'who' clause, makes
+    whatever the noun is a person."""
+    for child in noun.children:
+        if child.dep_ == "relcl" and any(t.lower_ in ("who", "whom") for t in child.children):
+            return True
+        if child.dep_ in ("amod", "compound", "nummod") and "year" in {t.lower_ for t in child.subtree}:
+            return True
+    return False
 
 
 def is_named(span: Span) -> bool:
