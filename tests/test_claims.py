@@ -706,6 +706,18 @@ def test_boilerplate_headings_and_questions_are_not_claims(extractor):
     assert [c.text for c in claims] == ["Officials said the draft offices were short of staff."]
 
 
+def test_a_quoted_question_is_no_claim_but_its_speaker_goes_on(extractor):
+    claims = extractor.extract(
+        "“Are you sure he will come home alive?” asked Elena Petrova, whose husband signed up in May. “He has "
+        "never held a rifle.”\n"
+        "“The bonus is good money, right?” said Ivan Sidorov."
+    )
+    assert [(c.text, c.claimant) for c in claims] == [
+        ("“He has never held a rifle.”", "Elena Petrova"),
+        ("“The bonus is good money, right?” said Ivan Sidorov.", "Ivan Sidorov"),  # a tag question asserts
+    ]
+
+
 def test_entities_listed(extractor):
     claim = one(extractor, "Vladimir Putin announced a partial mobilization in Russia, the Kremlin said.")
     assert {"Vladimir Putin", "Russia", "Kremlin"} <= set(claim.entities)

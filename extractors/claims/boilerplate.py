@@ -60,5 +60,27 @@ def is_heading(line: str) -> bool:
     return not _SENTENCE_END.search(line.strip())
 
 
+# '“Are you sure he will come home alive?” asked a poster, identifying himself as I2.': a quoted question
+# and no more than who asked it
+_QUOTED_QUESTION = re.compile(r"^[\"“‘]([^\"”]*)\?[\"”’]\s*(?P<rest>[^\"“”]*)$")
+
+
+_TAG_QUESTION = re.compile(
+    r",\s*(?:right|no|yes|correct|ok|okay|eh|huh|true|(?:is|was|are|were|do|does|did|has|have|had|can|could|would|will|"
+    r"should)n['’]t (?:it|he|she|they|we|you|i|there|that))\?$",
+    re.I,
+)
+
+
 def is_question(text: str) -> bool:
     return bool(re.search(r"\?[\"'”’)\]]*\s*$", text.strip()))
+
+
+def is_quoted_question(text: str) -> bool:
+    """A quoted question with no more than who asked it: no claim, though its speaker goes on speaking."""
+    quoted = _QUOTED_QUESTION.match(text.strip())
+    return (
+        quoted is not None
+        and len(quoted.group("rest").split()) <= 12
+        and not _TAG_QUESTION.search(quoted.group(1) + "?")  # '…, right?' asserts what comes before it
+    )

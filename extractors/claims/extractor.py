@@ -13,7 +13,7 @@ from typing import TypeVar
 from spacy.tokens import Doc, Span
 
 from extractors.claims.attribution import PRONOUNS, Attribution, find_attributions, semicolon_report
-from extractors.claims.boilerplate import is_boilerplate, is_heading, is_question
+from extractors.claims.boilerplate import is_boilerplate, is_heading, is_question, is_quoted_question
 from extractors.claims.hedges import checks_what_was_said, is_unverified_statement, verification
 from extractors.claims.mentions import MentionTracker, is_named
 from extractors.claims.nlp import compact_string_index, empty_lexeme_index, entities_in, load_nlp
@@ -52,6 +52,8 @@ class _Unit:
     claimant: str | None = None
     cue: str | None = None
     cue_kind: str | None = None
+    # A quoted question ('“Are you sure?” asked a poster') is no claim, but who asked it goes on speaking
+    is_claim: bool = True
 
 
 class ClaimExtractor:
@@ -348,12 +350,15 @@ def claims_from_doc(doc: Doc) -> list[Claim]:
         if is_unverified_statement(span.text) and len(span) < 25 and not find_attributions(span, quotes.inside_closed):
             continue  # the outlet saying it could not check something: a note on other claims, not a claim
         attributions = find_attributions(span, quotes.inside_closed)
+        if is_quoted_question(span.text):
+            units.append(_Unit(span, paragraph, attributions[0] if attributions else None, is_claim=False))
+            continue
         units.extend(
             _split_clause(doc, _Unit(span, paragraph, attributions[0] if attributions else None), attributions)
         )
     _propagate_through_quotes(units, quotes, text)
     _resolve_claimants(units, doc, quotes)
-    return [_to_claim(doc, text, unit, unverified_marks) for unit in units]
+    return [_to_claim(doc, text, unit, unverified_marks) for unit in units if unit.is_claim]
 
 
 def _propagate_through_quotes(units: list[_Unit], quotes: QuoteIndex, text: str) -> None:
