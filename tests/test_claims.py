@@ -301,6 +301,13 @@ def test_pronoun_and_description_resolve_to_the_named_source(extractor):
             "A Kremlin spokesman said the talks had stalled.\nHe added that no date had been set for the next round.",
             "A Kremlin spokesman",
         ),
+        # A cue between commas governs the sentence; a participle whose subject stands far before it doesn't.
+        (
+            "Vladimir Osechkin said the recruiters had visited the colony in July.\nNow, he added, many of those "
+            "volunteers — or their families — are contacting him and seeking to get out of their commitments, "
+            "telling him: “I really don’t want to go.”",
+            "Vladimir Osechkin",
+        ),
         # A first name the tagger doesn't know, described as someone of an age or who did something.
         (
             '"People are going for the money," said Alexei, a 41-year-old driver from Samara.\n'

@@ -532,6 +532,8 @@ def _trailing(att: Attribution, sentence: Span) -> bool:
     if att.cue_kind == "according_to":
         return False
     rest = [t for t in sentence.doc[cue.i + 1 : sentence.end] if not t.is_punct]
+    if att.source.end <= cue.i and cue.i - att.source.end > 3:
+        return False  # a subject far before its cue ('Now, he added, many of them …, telling him'): not closing
     source = {t.i for t in att.source} | {t.left_edge.i for t in att.source}
     tail_ok = all(
         t.i in source
