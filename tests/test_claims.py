@@ -468,6 +468,19 @@ def test_people_are_told_apart_by_full_name_and_a_shared_surname_is_nobody_in_pa
             "baseless.",
             ["Kremlin", "ministry"],
         ),
+        # A person's role, given once, names them while they are still being heard from; not a role of some
+        # body ('the president of the Farm Bureau' is not 'the president').
+        (
+            '"We are seeing a huge outflow," said Alexei Tabalov, a lawyer who runs a legal aid group.\n'
+            "Tabalov said some soldiers complain that they were deceived.\nThe lawyer stated that few of them "
+            "opposed the war.",
+            ["Alexei Tabalov", "Tabalov", "Alexei Tabalov"],
+        ),
+        (
+            "Zippy Duvall, the president of the American Farm Bureau, said farmers faced hardship.\nThe president "
+            "announced the trade deal on Friday.",
+            ["Zippy Duvall", "president"],
+        ),
         # One that says whose it is names a body of its own, not the last organisation named.
         (
             "The AP saw job openings for military specialists on several sites.\nThe British military said this "

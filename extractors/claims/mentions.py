@@ -209,6 +209,27 @@ def mention_kind(span: Span) -> str:
     return "OTHER"
 
 
+def person_roles(span: Span) -> frozenset[str]:
+    """The role nouns a person's mention carries: in apposition ('Alexei Tabalov, a lawyer who …', 'The
+    governor of Belgorod, Vyacheslav Gladkov') or before the name ('military analyst Michael Kofman')."""
+    doc = span.doc
+    root = span.root
+    # Not a role of some body ('John Williams, the president of the Federal Reserve Bank of New York'): a
+    # later 'the president' is more often the one everybody knows.
+    roles = {c.lower_ for c in root.children if c.dep_ == "appos" and c.pos_ == "NOUN" and not _of_a_body(c)}
+    if root.dep_ == "appos" and root.head.pos_ == "NOUN" and not _of_a_body(root.head):
+        roles.add(root.head.lower_)
+    i = span.start - 1
+    while i >= 0 and doc[i].pos_ in ("NOUN", "ADJ") and doc[i].head.i in range(span.start, span.end + 1):
+        i -= 1
+    roles |= {t.lower_ for t in doc[i + 1 : span.end] if t.pos_ == "NOUN" and t.dep_ == "compound"}
+    return frozenset(roles)
+
+
+def _of_a_body(noun: Token) -> bool:
+    return any(c.dep_ == "prep" and c.lower_ in ("of", "at", "for") for c in noun.children)
+
+
 def _describes_a_person(noun: Token) -> bool:
     """'Alexei, a 41-year-old driver from Samara who signed a contract': an age, or a 'who' clause, makes
     whatever the noun is a person."""
@@ -245,6 +266,9 @@ class MentionTracker:
         # People the text names only by a gendered noun ('one mother', 'a woman'), with that gender: a 'she'
         # that no named person can be is one of them.
         self._described: list[Mention] = []
+        # Named people with the role nouns the text gave them ('Alexei Tabalov, a lawyer', 'military analyst
+        # Michael Kofman'): a later 'the lawyer' is that person when no one else had that role.
+        self._roles: list[tuple[str, int, frozenset[str]]] = []
 
     def add_source(self, span: Span, sentence_index: int, name: str | None = None) -> None:
         text = name or span.text
@@ -260,6 +284,8 @@ class MentionTracker:
         self.sources.append(mention)
         if kind == "PERSON" and text.lower() not in PRONOUN_GENDER:  # not a 'she' left unresolved
             self._genders.see(text, stated_gender(span))
+            if is_named(span):
+                self._note_roles(span, text, sentence_index)
 
     def add_entities(self, words: Span, sentence_index: int, subjects_only: bool = False) -> None:
         for ent in entities_in(words):
@@ -275,6 +301,7 @@ class MentionTracker:
                 continue
             if kind == "PERSON":
                 self._genders.see(ent.text, stated_gender(ent))
+                self._note_roles(ent, POSSESSIVE.sub("", ent.text), sentence_index)
             salience = subject_salience(ent)
             if subjects_only and not salience:
                 continue
@@ -311,6 +338,23 @@ class MentionTracker:
                 name = self._person_for(token.lower_, sentence_index)
                 if name is not None:
                     self._add_entity(name, "PERSON", sentence_index, 2.0, False)
+
+    def _note_roles(self, span: Span, name: str, sentence_index: int) -> None:
+        roles = person_roles(span)
+        if roles:
+            self._roles.append((name, sentence_index, roles))
+
+    def _person_in_role(self, role: str, sentence_index: int) -> str | None:
+        """The one person the text has given this role, by their latest name, if named in the last 6 sentences
+        (a role given long ago to someone not heard from since is no reference); None for none or two."""
+        named = [(name, self._genders.person(name) or name) for name, _, roles in self._roles if role in roles]
+        people = {person for _, person in named}
+        if len(people) != 1:
+            return None
+        person = next(iter(people))
+        recent = _recent(self.sources, sentence_index, 6) + _recent(self.entities, sentence_index, 6)
+        heard = any(m.kind == "PERSON" and (self._genders.person(m.name) or m.name) == person for m in recent)
+        return named[-1][0] if heard else None
 
     def _add_entity(self, name: str, kind: str, sentence_index: int, salience: float, plural: bool) -> None:
         words = frozenset(w.lower() for w in name.split())
@@ -358,6 +402,14 @@ class MentionTracker:
                 and is_named_text(mention.name)
             ):
                 return mention.name
+        if (
+            span.root.pos_ == "NOUN"
+            and determiners & _DEFINITE
+            and not owners
+            and not any(c.dep_ in ("prep", "poss", "amod", "compound") for c in span.root.children)
+            and (person := self._person_in_role(head, sentence_index)) is not None
+        ):
+            return person  # 'Alexei Tabalov, a lawyer who runs …' … 'The lawyer stated that …'
         role = " ".join(t.lower_ for t in span if t.dep_ == "compound" or t.i == span.root.i)
         if head in ORG_NOUNS and any(t.dep_ == "poss" and t.lower_ in ("his", "her") for t in span.root.children):
             # 'His office said': some person's office, not the last organisation named. Which person is left
