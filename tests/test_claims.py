@@ -170,6 +170,7 @@ def one(extractor, text: str, index: int = 0):
         # Judging what was said reports the judge's view ('called the reports "absolutely untrue"').
         ('Peskov called the reports "absolutely untrue".', "Peskov", "called"),
         ("The governor called the report a milestone for the region.", "governor", "called"),
+        ("Per the Defence Ministry, 1,000 recruits arrived at the base last week.", "Defence Ministry", "per"),
         # A name in the phrase before the subject is whom they spoke to, not who speaks.
         ("In an interview with the BBC, the governor said recruitment had slowed.", "governor", "said"),
         # The parser makes the speaker an apposition of the name before the comma.
@@ -207,6 +208,8 @@ def test_attribution_patterns(extractor, text, claimant, cue):
         "As previously reported, the ministry has raised the signing bonus again.",
         "The offensive stalled in the spring, as predicted.",
         "As shown in the case of the Wagner recruits, the pardons were granted in secret.",
+        # 'per' as a rate, not a source
+        "Per day, about 300 men signed contracts in the region.",
         # calling someone or something that was not said is no report
         "The governor called the reservists a credit to the region.",
         "The ministry called up 300,000 reservists in September.",

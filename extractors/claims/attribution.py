@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from spacy.tokens import Span, Token
 
+from extractors.claims.mentions import ORG_NOUNS, PERSON_NOUNS
 from extractors.claims.nlp import entities_in
 from extractors.claims.quotes import CLOSING_MARKS
 
@@ -617,6 +618,9 @@ def find_attributions(sentence: Span, in_quote) -> list[Attribution]:
                     span = _appositive_name(objects[0]) or span  # 'according to the independent outlet Mediazona'
                 found.append((_depth(token), Attribution("according to", "according_to", span, token)))
             continue
+        if lowered == "per" and (source := _per_source(token, sentence)) is not None:
+            found.append((_depth(token), Attribution("per", "according_to", source, token)))
+            continue
         kind = CUE_FORMS.get(lowered) or (_judged(token) if lowered in _CALL_FORMS else None)
         if kind is None:
             continue
@@ -734,6 +738,20 @@ def _coordinate_report(cue: Token) -> bool:
     left = cue.left_edge.i
     doc = cue.doc
     return left >= 2 and doc[left - 1].dep_ == "cc" and doc[left - 2].text == ","
+
+
+def _per_source(per: Token, sentence: Span) -> Span | None:
+    """'Per the ministry, 1,000 recruits arrived': 'per' opening the sentence as 'according to' does (not '300
+    roubles per day')."""
+    doc = per.doc
+    objects = [c for c in per.children if c.dep_ == "pobj"]
+    if per.i != sentence.start or not objects:
+        return None
+    after = objects[0].right_edge.i + 1
+    if after >= len(doc) or doc[after].text != ",":
+        return None
+    span = source_span(objects[0])
+    return span if any(_named(t) for t in span) or span.root.lower_ in PERSON_NOUNS | ORG_NOUNS else None
 
 
 def _judged(verb: Token) -> str | None:
