@@ -208,6 +208,8 @@ def test_attribution_patterns(extractor, text, claimant, cue):
         "As previously reported, the ministry has raised the signing bonus again.",
         "The offensive stalled in the spring, as predicted.",
         "As shown in the case of the Wagner recruits, the pardons were granted in secret.",
+        # a question, not a finding
+        "We decided to put ourselves out there, not knowing what we would find.",
         # 'per' as a rate, not a source
         "Per day, about 300 men signed contracts in the region.",
         # calling someone or something that was not said is no report

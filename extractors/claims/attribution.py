@@ -178,8 +178,12 @@ def _reports(verb: Token, sentence: Span) -> bool:
         for c in verb.children
     ):
         return True
-    if verb.dep_ in ("parataxis", "ccomp") and verb.head.i != verb.i:
-        return True
+    if (
+        verb.dep_ in ("parataxis", "ccomp")
+        and verb.head.i != verb.i
+        and not any(c.lower_ in ("what", "whatever", "which") for c in verb.children)
+    ):
+        return True  # not 'not knowing what we'd find': a question, nothing found
     if any(_misattached_that(t, verb) for t in verb.subtree):
         return True
     return _quotation_closed_before(verb, sentence) is not None
