@@ -171,6 +171,12 @@ def one(extractor, text: str, index: int = 0):
         ('Peskov called the reports "absolutely untrue".', "Peskov", "called"),
         ("The governor called the report a milestone for the region.", "governor", "called"),
         ("Per the Defence Ministry, 1,000 recruits arrived at the base last week.", "Defence Ministry", "per"),
+        ("The analyst Pavel Luzin pointed out that recruitment had slowed in the autumn.", "Pavel Luzin", "pointed"),
+        (
+            'Olga Ivanova, a sociologist at the Levada Center, commented: "The war has become routine for most."',
+            "Olga Ivanova",
+            "commented",
+        ),
         # A name in the phrase before the subject is whom they spoke to, not who speaks.
         ("In an interview with the BBC, the governor said recruitment had slowed.", "governor", "said"),
         # The parser makes the speaker an apposition of the name before the comma.
@@ -208,6 +214,9 @@ def test_attribution_patterns(extractor, text, claimant, cue):
         "As previously reported, the ministry has raised the signing bonus again.",
         "The offensive stalled in the spring, as predicted.",
         "As shown in the case of the Wagner recruits, the pardons were granted in secret.",
+        # pointing at a thing, commenting on one: nothing reported
+        "She pointed out the window at the recruitment office.",
+        "The governor commented on the report at length.",
         # a question, not a finding
         "We decided to put ourselves out there, not knowing what we would find.",
         # 'per' as a rate, not a source

@@ -26,6 +26,7 @@ _SAID_THINGS = {
     *("rumors", "figures", "assertion", "assertions", "statement", "statements", "account", "accounts"),
 }
 # 'Peskov called the reports "absolutely untrue"': calling something said false denies it
+_POINT_FORMS = frozenset({"point", "points", "pointed", "pointing"})
 _CALL_FORMS = frozenset({"call", "calls", "called", "calling", "branded", "brands", "dubbed", "labelled", "labeled"})
 _DISMISSIVE = frozenset(
     {
@@ -89,6 +90,7 @@ CUE_FORMS = {
     **{f: "show" for f in ("show", "shows", "showed", "shown")},
     **{f: "find" for f in ("find", "finds", "found")},
     **{f: "recall" for f in ("recall", "recalls", "recalled", "recalling")},
+    **{f: "comment" for f in ("comment", "comments", "commented", "commenting")},
     **{f: "observe" for f in ("observe", "observes", "observed", "observing")},
     **{f: "announce" for f in ("proclaim", "proclaims", "proclaimed", "proclaiming")},
     **{f: "think" for f in ("think", "thinks", "thought", "thinking")},
@@ -108,6 +110,8 @@ CUE_FORMS = {
 # "wrote a will").
 NEEDS_CLAUSE = {
     "add",
+    "comment",  # 'commented: "…"', not 'commented on the report'
+    "point out",
     "emphasize",
     "contend",
     "claim",
@@ -626,6 +630,12 @@ def find_attributions(sentence: Span, in_quote) -> list[Attribution]:
             found.append((_depth(token), Attribution("per", "according_to", source, token)))
             continue
         kind = CUE_FORMS.get(lowered) or (_judged(token) if lowered in _CALL_FORMS else None)
+        if (
+            kind is None
+            and lowered in _POINT_FORMS
+            and any(c.dep_ == "prt" and c.lower_ == "out" for c in token.children)
+        ):
+            kind = "point out"  # 'he pointed out it is difficult to draw firm conclusions
         if kind is None:
             continue
         if token.pos_ not in ("VERB", "AUX") or (token.i == sentence.start and lowered == "said"):
