@@ -172,6 +172,19 @@ def one(extractor, text: str, index: int = 0):
         ("The governor called the report a milestone for the region.", "governor", "called"),
         ("Per the Defence Ministry, 1,000 recruits arrived at the base last week.", "Defence Ministry", "per"),
         ("The analyst Pavel Luzin pointed out that recruitment had slowed in the autumn.", "Pavel Luzin", "pointed"),
+        # verbs that report only with a clause
+        ("A district court in Moscow ruled that the conscription order was unlawful.", "district court", "ruled"),
+        ("Putin vowed that Russia would achieve all the goals of the operation.", "Putin", "vowed"),
+        ("Officials in Kyiv fear that Russia will call up another 300,000 men.", "Officials in Kyiv", "fear"),
+        ("The central bank projects that military spending will rise by a third.", "central bank", "projects"),
+        ("Gladkov cautioned that the shelling of Belgorod could intensify.", "Gladkov", "cautioned"),
+        # whoever tells of a belief is its source
+        (
+            "Kremlin officials fear that a new call-up would spark protests, according to people familiar with "
+            "their thinking.",
+            "people familiar with their thinking",
+            "according to",
+        ),
         (
             'Olga Ivanova, a sociologist at the Levada Center, commented: "The war has become routine for most."',
             "Olga Ivanova",
@@ -217,6 +230,11 @@ def test_attribution_patterns(extractor, text, claimant, cue):
         # pointing at a thing, commenting on one: nothing reported
         "She pointed out the window at the recruitment office.",
         "The governor commented on the report at length.",
+        # ruling, vowing, expecting, promising without a clause: a verdict, a plan, a likelihood
+        "The court ruled the case inadmissible on Tuesday.",
+        "The commander vowed revenge for the attack on the convoy.",
+        "Bridenstine expects to produce three rockets through 2024.",
+        "The Black Friday deals promise to be even better this year.",
         # a question, not a finding
         "We decided to put ourselves out there, not knowing what we would find.",
         # 'per' as a rate, not a source

@@ -25,6 +25,32 @@ _SAID_THINGS = {
     *("suggestion", "suggestions", "charge", "charges", "story", "stories", "rumour", "rumours", "rumor"),
     *("rumors", "figures", "assertion", "assertions", "statement", "statements", "account", "accounts"),
 }
+_SAYING_FORMS = (
+    *("ruled", "ruling", "joke", "jokes", "joked", "joking", "quip", "quips", "quipped"),
+    *("concede", "concedes", "conceded", "conceding", "reiterate", "reiterates", "reiterated", "reiterating"),
+    *("repeat", "repeats", "repeated", "repeating", "counter", "counters", "countered", "countering"),
+    *("retort", "retorts", "retorted", "boast", "boasts", "boasted", "boasting", "lament", "laments"),
+    *("lamented", "lamenting", "caution", "cautions", "cautioned", "cautioning", "recount", "recounts"),
+    *("recounted", "recounting", "assure", "assures", "assured", "assuring"),
+    *("inform", "informs", "informed", "remark", "remarks", "remarked"),
+    *("hint", "hints", "hinted", "hinting", "signal", "signals", "signaled", "signalled", "signaling"),
+    *("signalling", "underline", "underlines", "underlined", "underlining", "underscore", "underscores"),
+    *("underscored", "underscoring", "reaffirm", "reaffirms"),
+    *("reaffirmed", "reaffirming", "affirm", "affirms", "affirmed"),
+)
+_PROMISING_FORMS = (
+    *("promise", "promises", "promised", "promising", "pledge", "pledges", "pledged", "pledging", "vow"),
+    *("vows", "vowed", "vowing", "swear", "swears", "swore", "sworn", "guarantee", "guarantees", "guaranteed"),
+)
+_FORECASTING_FORMS = (
+    *("forecast", "forecasts", "forecasted", "forecasting", "project", "projects", "projected", "speculate"),
+    *("speculates", "speculated", "speculating", "calculate", "calculates", "calculated"),
+)
+_FEARING_FORMS = (
+    *("fear", "fears", "feared", "fearing", "worry", "worries", "worried", "expect", "expects", "expected"),
+    *("suspect", "suspects", "suspected", "doubt", "doubts", "doubted"),
+)
+_CLAUSE_ONLY_FORMS = frozenset((*_SAYING_FORMS, *_PROMISING_FORMS, *_FORECASTING_FORMS, *_FEARING_FORMS))
 # 'Peskov called the reports "absolutely untrue"': calling something said false denies it
 _POINT_FORMS = frozenset({"point", "points", "pointed", "pointing"})
 _CALL_FORMS = frozenset({"call", "calls", "called", "calling", "branded", "brands", "dubbed", "labelled", "labeled"})
@@ -91,6 +117,12 @@ CUE_FORMS = {
     **{f: "find" for f in ("find", "finds", "found")},
     **{f: "recall" for f in ("recall", "recalls", "recalled", "recalling")},
     **{f: "comment" for f in ("comment", "comments", "commented", "commenting")},
+    # Verbs that report only with a clause (all in NEEDS_CLAUSE): 'the court ruled that', 'Putin vowed that',
+    # 'officials fear that', 'analysts expect that' ('ruled the country', 'vowed revenge' report nothing).
+    **dict.fromkeys(_SAYING_FORMS, "say"),
+    **dict.fromkeys(_PROMISING_FORMS, "promise"),
+    **dict.fromkeys(_FORECASTING_FORMS, "predict"),
+    **dict.fromkeys(_FEARING_FORMS, "believe"),
     **{f: "observe" for f in ("observe", "observes", "observed", "observing")},
     **{f: "announce" for f in ("proclaim", "proclaims", "proclaimed", "proclaiming")},
     **{f: "think" for f in ("think", "thinks", "thought", "thinking")},
@@ -665,7 +697,15 @@ def find_attributions(sentence: Span, in_quote) -> list[Attribution]:
             if named is not None:
                 found.append((_depth(token), Attribution(token.text, kind, named, token)))
             continue
-        if (kind in NEEDS_CLAUSE and not _reports(token, sentence)) or (kind == "tell" and _not_telling(token)):
+        if lowered in _FEARING_FORMS and not (
+            any(c.dep_ == "ccomp" for c in token.children) and any(c.dep_ == "nsubj" for c in token.children)
+        ):
+            continue  # 'expects to produce three rockets', 'but expect Bloomberg's shadow to …': a plan, an order
+        if lowered in _PROMISING_FORMS and any(c.dep_ == "xcomp" and c.lower_ == "be" for c in token.children):
+            continue  # 'the deals promise to be even better': likely, not pledged
+        if ((kind in NEEDS_CLAUSE or lowered in _CLAUSE_ONLY_FORMS) and not _reports(token, sentence)) or (
+            kind == "tell" and _not_telling(token)
+        ):
             continue
         # Quoted words are never the speaker: '"… it will at some point," said James Acton' has two subjects
         subjects = sorted((c for c in token.children if c.dep_ in _SUBJECT_DEPS), key=lambda c: in_quote(c.idx))
@@ -715,10 +755,25 @@ def find_attributions(sentence: Span, in_quote) -> list[Attribution]:
     for _, outer in found:
         content = _content_tokens(outer.cue_token)
         for _, inner in found:
-            if inner is not outer and inner.cue_token.i in content and not _coordinate_report(inner.cue_token):
+            if (
+                inner is not outer
+                and inner.cue_token.i in content
+                and not _coordinate_report(inner.cue_token)
+                and not (outer.cue_kind == "believe" and inner.cue_kind == "according_to")
+            ):
                 nested.add(id(inner))
     kept = [(d, a) for d, a in found if id(a) not in nested]
-    kept.sort(key=lambda item: (not _trailing(item[1], sentence), item[0], item[1].cue_token.i))
+    # 'They fear that …, according to people familiar with their thinking': whoever tells of a belief is the
+    # source, before the believer
+    told = any(a.cue_kind == "according_to" for _, a in kept)
+    kept.sort(
+        key=lambda item: (
+            told and item[1].cue_kind == "believe",
+            not _trailing(item[1], sentence),
+            item[0],
+            item[1].cue_token.i,
+        )
+    )
     return [a for _, a in kept]
 
 
